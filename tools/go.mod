@@ -1,6 +1,6 @@
 module github.com/kiln-dev/kiln/tools
 
-go 1.26.8
+go 1.24.0
 
 tool github.com/go-task/task/v3/cmd/task
 
