@@ -214,7 +214,7 @@ func Normal(height *Float, strength float64, directX bool, e Edges) *Float {
 
 // Roughness estimates a roughness map from an albedo. Over a Gaussian
 // window of standard deviation sigma it takes the local mean luminance μ
-// and standard deviation σ; the estimate (1-μ) + 2σ says dark and busy
+// and standard deviation σ; the estimate (1-μ) + σ says dark and busy
 // areas are rough, bright and even ones smoother. The estimate's 1st..99th
 // percentile range is stretched over [lo, hi]; an image where it does not
 // vary gets (lo+hi)/2 everywhere.
@@ -233,7 +233,7 @@ func Roughness(albedo *Float, lo, hi, sigma float64, e Edges) *Float {
 	for i := range est.Pix {
 		m := float64(mean.Pix[i])
 		v := math.Max(0, float64(meanSq.Pix[i])-m*m)
-		est.Pix[i] = float32((1 - m) + 2*math.Sqrt(v))
+		est.Pix[i] = float32((1 - m) + math.Sqrt(v))
 	}
 	q, _, _ := percentiles(est.Pix, 0.01, 0.99)
 	stretch(est.Pix, q[0], q[1], lo, hi, (lo+hi)/2)
