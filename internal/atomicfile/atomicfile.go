@@ -99,6 +99,20 @@ func (f *File) Path() string { return f.path }
 // target, then flushes the folder. On error the temporary file is removed
 // and the target is left as it was.
 func (f *File) Commit() error {
+	return f.commit(true)
+}
+
+// CommitNoSync is Commit without the flushes to disk. The replacement is
+// still atomic for other processes and survives this process being killed,
+// but after a power loss the target may hold the old content, or be empty
+// on some file systems. Callers that flush the whole file system once at
+// the end of a batch (see SyncFS) use it to avoid a flush per file, and
+// must verify what they read back after a crash.
+func (f *File) CommitNoSync() error {
+	return f.commit(false)
+}
+
+func (f *File) commit(sync bool) error {
 	if f.closed {
 		return fmt.Errorf("commit %s: %w", f.path, os.ErrClosed)
 	}
@@ -112,8 +126,10 @@ func (f *File) Commit() error {
 	if err := f.f.Chmod(f.perm); err != nil {
 		return fail("set permissions of", err)
 	}
-	if err := f.f.Sync(); err != nil {
-		return fail("flush", err)
+	if sync {
+		if err := f.f.Sync(); err != nil {
+			return fail("flush", err)
+		}
 	}
 	if err := f.f.Close(); err != nil {
 		os.Remove(tmp)
@@ -122,6 +138,9 @@ func (f *File) Commit() error {
 	if err := os.Rename(tmp, f.path); err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("rename into place %s: %w", f.path, err)
+	}
+	if !sync {
+		return nil
 	}
 	return SyncDir(filepath.Dir(f.path))
 }

@@ -198,3 +198,27 @@ func TestIsTempAndCleanTemps(t *testing.T) {
 		t.Errorf("CleanTemps(missing) = %v, %v; want nothing", removed, err)
 	}
 }
+
+func TestCommitNoSyncAndSyncFS(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "f")
+	f, err := Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write([]byte("data")); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.CommitNoSync(); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(p); string(got) != "data" {
+		t.Errorf("content = %q, want data", got)
+	}
+	if err := SyncFS(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := SyncFS(filepath.Join(dir, "missing")); err == nil {
+		t.Error("SyncFS of a missing path succeeded")
+	}
+}

@@ -1,0 +1,5 @@
+package atomicfile
+
+// sysSyncfs is syncfs(2)'s number on linux/amd64 (the syscall package does
+// not export it for this architecture).
+const sysSyncfs = 306

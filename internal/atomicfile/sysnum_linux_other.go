@@ -1,0 +1,7 @@
+//go:build linux && !amd64 && !arm64
+
+package atomicfile
+
+// sysSyncfs is 0 where the number is not known here; syncfs falls back to
+// sync(2).
+const sysSyncfs = 0
