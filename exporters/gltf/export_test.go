@@ -840,3 +840,106 @@ func checkMesh(t *testing.T, doc *qgltf.Document, w *want) {
 }
 
 func vec64(p [3]float32) [3]float64 { return [3]float64{float64(p[0]), float64(p[1]), float64(p[2])} }
+
+// TestDeterministic encodes every case repeatedly: the bytes never change.
+func TestDeterministic(t *testing.T) {
+	tx := newTestTextures(t)
+	for _, tc := range exportCases() {
+		dir := t.TempDir()
+		if tc.setup != nil {
+			tc.setup(t, dir, tx)
+		}
+		src := os.DirFS(dir)
+		first, err := EncodeGLTF(tc.name, tc.m(tx), src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		firstGLB, err := EncodeGLB(tc.m(tx), src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 3 {
+			again, err := EncodeGLTF(tc.name, tc.m(tx), src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(again, first) {
+				t.Errorf("%s: .gltf files differ between runs", tc.name)
+			}
+			glb, err := EncodeGLB(tc.m(tx), src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(glb, firstGLB) {
+				t.Errorf("%s: .glb differs between runs", tc.name)
+			}
+		}
+	}
+}
+
+// TestWrite writes through internal/atomicfile and reads back exactly what
+// the encoders return, referencing an existing file in the folder.
+func TestWrite(t *testing.T) {
+	tx := newTestTextures(t)
+	dir := filepath.Join(t.TempDir(), "out", "materials")
+	writeFile(t, filepath.Join(dir, "floor_albedo.png"), tx.basePNG)
+	orm := &Texture{PNG: tx.ormPNG}
+	m := Material{
+		BaseColor:         &Texture{File: "floor_albedo.png"},
+		MetallicRoughness: orm, Occlusion: orm,
+		Normal:   &Texture{Image: testImage(16, 2)},
+		Tileable: true, Repeat: [2]float64{2, 2}, Preview: PreviewPlane,
+	}
+	paths, err := WriteGLTF(dir, "floor", m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := EncodeGLTF("floor", m, os.DirFS(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(paths) != len(files) {
+		t.Fatalf("WriteGLTF wrote %q, want %d files", paths, len(files))
+	}
+	for i, f := range files {
+		if paths[i] != filepath.Join(dir, f.Name) {
+			t.Errorf("path %d is %s, want %s", i, paths[i], filepath.Join(dir, f.Name))
+		}
+		got, err := os.ReadFile(paths[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, f.Data) {
+			t.Errorf("%s differs from EncodeGLTF's bytes", f.Name)
+		}
+		if st, err := os.Stat(paths[i]); err != nil || st.Mode().Perm() != filePerm {
+			t.Errorf("%s: mode %v, %v; want %v", f.Name, st.Mode(), err, os.FileMode(filePerm))
+		}
+	}
+	glbPath := filepath.Join(dir, "floor.glb")
+	if err := WriteGLB(glbPath, m); err != nil {
+		t.Fatal(err)
+	}
+	want, err := EncodeGLB(m, os.DirFS(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.ReadFile(glbPath); err != nil || !bytes.Equal(got, want) {
+		t.Errorf("floor.glb differs from EncodeGLB's bytes (%v)", err)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	wantNames := []string{"floor.bin", "floor.glb", "floor.gltf", "floor_albedo.png", "floor_normal.png", "floor_orm.png"}
+	if !slices.Equal(names, wantNames) {
+		t.Errorf("folder holds %q, want %q (no temporary files left)", names, wantNames)
+	}
+	reports := runValidator(t, paths[0], glbPath)
+	checkClean(t, "floor.gltf", reports[paths[0]])
+	checkClean(t, "floor.glb", reports[glbPath])
+}
