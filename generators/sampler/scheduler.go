@@ -1,0 +1,408 @@
+package sampler
+
+import (
+	"fmt"
+	"math"
+)
+
+// SchedulerOptions are the per-generation settings of a scheduler.
+type SchedulerOptions struct {
+	// Steps is the number of inference steps (before strength cuts the
+	// schedule for img2img).
+	Steps int
+	// Strength in (0, 1] starts an img2img run part-way through the
+	// schedule, as diffusers' img2img pipelines do; 0 means 1 (txt2img).
+	Strength float64
+	// Eta is DDIM's noise scale (0: deterministic DDIM, 1: DDPM-like).
+	Eta float64
+	// Karras, when set, overrides the config's use_karras_sigmas (Euler
+	// and DPM++ only).
+	Karras *bool
+}
+
+// Scheduler is one configured noise schedule: the timesteps a generation
+// runs, how the UNet input is scaled at each, and how a step turns the
+// model output into the next latents. It follows diffusers' scheduler of
+// the same name step for step (float32 data, float64 coefficients).
+//
+// A Scheduler keeps state across Step calls (DPM++'s previous prediction,
+// scratch noise) and is used by one generation at a time.
+type Scheduler struct {
+	name string
+	cfg  SchedulerConfig
+	eta  float64
+
+	// alphasCumprod is ᾱ per training timestep, as float32 values.
+	alphasCumprod []float64
+	// timesteps and sigmas are the full inference schedule; sigmas has
+	// one more entry (the final level) for Euler and DPM++.
+	timesteps []float64
+	sigmas    []float64
+	// start is the index of the first step that runs (img2img).
+	start int
+
+	noise  []float32
+	prevX0 []float32
+	// lowerOrder counts DPM++ steps taken, which picks first or second
+	// order.
+	lowerOrder int
+}
+
+// NewScheduler builds scheduler name ("euler", "euler_a", "ddim",
+// "dpmpp_2m", "lcm") from a decoded scheduler_config.json (nil for all
+// defaults) and the generation's options.
+func NewScheduler(name string, raw map[string]any, opt SchedulerOptions) (*Scheduler, error) {
+	cfg, err := ParseSchedulerConfig(name, raw)
+	if err != nil {
+		return nil, err
+	}
+	if opt.Karras != nil {
+		if *opt.Karras && name != Euler && name != DPMPP2M {
+			return nil, fmt.Errorf("karras sigmas apply to euler and dpmpp_2m, not %s", name)
+		}
+		cfg.UseKarrasSigmas = *opt.Karras
+	}
+	if opt.Steps < 1 || opt.Steps > cfg.NumTrainTimesteps {
+		return nil, fmt.Errorf("steps %d out of range: want 1..%d", opt.Steps, cfg.NumTrainTimesteps)
+	}
+	strength := opt.Strength
+	if strength == 0 {
+		strength = 1
+	}
+	if !(strength > 0 && strength <= 1) {
+		return nil, fmt.Errorf("strength %g out of range: want a value in (0, 1]", opt.Strength)
+	}
+	if opt.Eta < 0 || math.IsNaN(opt.Eta) {
+		return nil, fmt.Errorf("eta %g out of range: want 0 or more", opt.Eta)
+	}
+	s := &Scheduler{name: name, cfg: cfg, eta: opt.Eta}
+	s.alphasCumprod = alphasCumprod(cfg)
+	switch name {
+	case Euler, EulerAncestral:
+		s.eulerSchedule(opt.Steps)
+	case DPMPP2M:
+		s.dpmSchedule(opt.Steps)
+	case DDIM:
+		s.timesteps = spacedInts(cfg, opt.Steps)
+	case LCM:
+		if err := s.lcmSchedule(opt.Steps, strength); err != nil {
+			return nil, err
+		}
+	}
+	for _, t := range s.timesteps {
+		if !(t >= 0 && t <= float64(cfg.NumTrainTimesteps-1)) {
+			return nil, fmt.Errorf("timestep %g is outside 0..%d (check timestep_spacing and steps_offset for %d steps)",
+				t, cfg.NumTrainTimesteps-1, opt.Steps)
+		}
+	}
+	if name != LCM {
+		// diffusers' img2img get_timesteps: run the last
+		// int(steps·strength) steps.
+		init := min(int(float64(opt.Steps)*strength), opt.Steps)
+		s.start = max(opt.Steps-init, 0)
+		if s.start >= len(s.timesteps) {
+			return nil, fmt.Errorf("strength %g leaves no step to run at %d steps: raise strength or steps", strength, opt.Steps)
+		}
+	}
+	return s, nil
+}
+
+// Name returns the scheduler's name.
+func (s *Scheduler) Name() string { return s.name }
+
+// Config returns the configuration in effect.
+func (s *Scheduler) Config() SchedulerConfig { return s.cfg }
+
+// Timesteps returns the timesteps that run, first to last (the tail of the
+// schedule for img2img).
+func (s *Scheduler) Timesteps() []float64 { return s.timesteps[s.start:] }
+
+// Sigmas returns Euler's and DPM++'s noise levels for the steps that run
+// plus the final level; nil for DDIM and LCM.
+func (s *Scheduler) Sigmas() []float64 {
+	if s.sigmas == nil {
+		return nil
+	}
+	return s.sigmas[s.start:]
+}
+
+// InitNoiseSigma is the factor txt2img multiplies the initial noise by.
+func (s *Scheduler) InitNoiseSigma() float64 {
+	if s.name != Euler && s.name != EulerAncestral {
+		return 1
+	}
+	m := 0.0
+	for _, v := range s.sigmas {
+		m = max(m, v)
+	}
+	if s.cfg.TimestepSpacing == "leading" {
+		return math.Sqrt(m*m + 1)
+	}
+	return m
+}
+
+// InputScale is the factor the latents are multiplied by before the UNet
+// sees them at step i (of Timesteps): 1/sqrt(σ²+1) for Euler, 1 otherwise.
+func (s *Scheduler) InputScale(i int) float64 {
+	if s.name != Euler && s.name != EulerAncestral {
+		return 1
+	}
+	sig := s.sigmas[s.start+i]
+	return 1 / math.Sqrt(sig*sig+1)
+}
+
+// Stochastic reports whether Step draws noise from the generator.
+func (s *Scheduler) Stochastic() bool {
+	switch s.name {
+	case EulerAncestral, LCM:
+		return true
+	case DDIM:
+		return s.eta > 0
+	}
+	return false
+}
+
+// AddNoise noises clean latents x0 to the first step that runs, in place:
+// x0 becomes the img2img starting latents. noise has x0's length.
+func (s *Scheduler) AddNoise(x0, noise []float32) {
+	var a, b float64
+	switch s.name {
+	case Euler, EulerAncestral:
+		a, b = 1, s.sigmas[s.start]
+	case DPMPP2M:
+		alpha, sigma := vpFromSigma(s.sigmas[s.start])
+		a, b = alpha, sigma
+	default:
+		ac := s.alphasCumprod[int(s.timesteps[s.start])]
+		a, b = math.Sqrt(ac), math.Sqrt(1-ac)
+	}
+	fa, fb := float32(a), float32(b)
+	for i, v := range x0 {
+		x0[i] = fa*v + fb*noise[i]
+	}
+}
+
+// vpFromSigma converts a noise level σ of x = x0 + σ·ε into the
+// variance-preserving pair (α, σ') of x = α·x0 + σ'·ε.
+func vpFromSigma(sigma float64) (alpha, sigmaT float64) {
+	alpha = 1 / math.Sqrt(sigma*sigma+1)
+	return alpha, sigma * alpha
+}
+
+// coeffs are one step's update as a linear combination:
+//
+//	x0   = clamp(ax·s + bx·m)       (clamped when clip is set)
+//	eps  = ae·s + be·m
+//	next = cs·s + cx·x0 + ce·eps + cp·prevX0 + cn·noise
+//
+// where s is the sample and m the model output. Every scheduler step here
+// is of this form, so one loop applies them all without temporaries.
+type coeffs struct {
+	ax, bx, ae, be     float64
+	cs, cx, ce, cp, cn float64
+	clip               float64 // 0: no clamp
+	storeX0            bool
+}
+
+// predict returns x0 = ax·s + bx·m and eps = ae·s + be·m for a variance-
+// preserving x = α·x0 + σ·ε under the configured prediction type.
+func (s *Scheduler) predict(alpha, sigma float64) (ax, bx, ae, be float64) {
+	switch s.cfg.PredictionType {
+	case "v_prediction":
+		return alpha, -sigma, sigma, alpha
+	case "sample":
+		return 0, 1, 1 / sigma, -alpha / sigma
+	default: // epsilon
+		return 1 / alpha, -sigma / alpha, 0, 1
+	}
+}
+
+// Step advances sample in place by step i (of Timesteps) given the model
+// output for that step (guidance already applied). Stochastic schedulers
+// draw noise of sample's size from g, as diffusers draws it with the
+// pipeline's generator.
+func (s *Scheduler) Step(i int, modelOut, sample []float32, g *Generator) error {
+	if len(modelOut) != len(sample) {
+		return fmt.Errorf("scheduler step: model output has %d values, latents %d", len(modelOut), len(sample))
+	}
+	k := s.start + i
+	if i < 0 || k >= len(s.timesteps) {
+		return fmt.Errorf("scheduler step %d out of range (%d steps)", i, len(s.timesteps)-s.start)
+	}
+	var c coeffs
+	switch s.name {
+	case Euler, EulerAncestral:
+		c = s.eulerStep(k)
+	case DDIM:
+		c = s.ddimStep(k)
+	case DPMPP2M:
+		c = s.dpmStep(k, len(sample))
+	case LCM:
+		c = s.lcmStep(k)
+	}
+	var noise []float32
+	if s.Stochastic() && !(s.name == LCM && k == len(s.timesteps)-1) {
+		if g == nil {
+			return fmt.Errorf("scheduler %s needs a random generator", s.name)
+		}
+		if cap(s.noise) < len(sample) {
+			s.noise = make([]float32, len(sample))
+		}
+		noise = s.noise[:len(sample)]
+		g.FillNormal(noise)
+	}
+	apply(c, sample, modelOut, s.prevX0, noise)
+	return nil
+}
+
+// apply runs one step update over all elements, in place on sample.
+func apply(c coeffs, sample, m, prev, noise []float32) {
+	ax, bx, ae, be := float32(c.ax), float32(c.bx), float32(c.ae), float32(c.be)
+	cs, cx, ce, cp, cn := float32(c.cs), float32(c.cx), float32(c.ce), float32(c.cp), float32(c.cn)
+	lim := float32(c.clip)
+	for j, sv := range sample {
+		mv := m[j]
+		x0 := ax*sv + bx*mv
+		if lim > 0 {
+			x0 = min(max(x0, -lim), lim)
+		}
+		out := cs*sv + cx*x0
+		if ce != 0 {
+			out += ce * (ae*sv + be*mv)
+		}
+		if cp != 0 {
+			out += cp * prev[j]
+		}
+		if noise != nil {
+			out += cn * noise[j]
+		}
+		if c.storeX0 {
+			prev[j] = x0
+		}
+		sample[j] = out
+	}
+}
+
+// eulerStep is EulerDiscreteScheduler.step (no churn) and, for euler_a,
+// EulerAncestralDiscreteScheduler.step.
+func (s *Scheduler) eulerStep(k int) coeffs {
+	sigma, next := s.sigmas[k], s.sigmas[k+1]
+	var c coeffs
+	// Euler works on x = x0 + σ·ε; in variance-preserving terms that is
+	// α = 1/sqrt(σ²+1) times the model input.
+	switch s.cfg.PredictionType {
+	case "v_prediction":
+		c.ax, c.bx = 1/(sigma*sigma+1), -sigma/math.Sqrt(sigma*sigma+1)
+	case "sample":
+		c.ax, c.bx = 0, 1
+	default:
+		c.ax, c.bx = 1, -sigma
+	}
+	target := next
+	if s.name == EulerAncestral {
+		up := math.Sqrt(next * next * (sigma*sigma - next*next) / (sigma * sigma))
+		target = math.Sqrt(next*next - up*up)
+		c.cn = up
+	}
+	// derivative d = (s - x0)/σ; next = s + d·(target - σ).
+	dt := (target - sigma) / sigma
+	c.cs, c.cx = 1+dt, -dt
+	return c
+}
+
+// ddimStep is DDIMScheduler.step with use_clipped_model_output false.
+func (s *Scheduler) ddimStep(k int) coeffs {
+	t := int(s.timesteps[k])
+	prevT := t - s.cfg.NumTrainTimesteps/(len(s.timesteps))
+	at := s.alphasCumprod[t]
+	ap := s.finalAlpha()
+	if prevT >= 0 {
+		ap = s.alphasCumprod[prevT]
+	}
+	var c coeffs
+	c.ax, c.bx, c.ae, c.be = s.predict(math.Sqrt(at), math.Sqrt(1-at))
+	if s.cfg.ClipSample {
+		c.clip = s.cfg.ClipSampleRange
+	}
+	variance := (1 - ap) / (1 - at) * (1 - at/ap)
+	std := s.eta * math.Sqrt(variance)
+	c.cx = math.Sqrt(ap)
+	c.ce = math.Sqrt(max(1-ap-std*std, 0))
+	c.cn = std
+	return c
+}
+
+func (s *Scheduler) finalAlpha() float64 {
+	if s.cfg.SetAlphaToOne {
+		return 1
+	}
+	return s.alphasCumprod[0]
+}
+
+// dpmStep is DPMSolverMultistepScheduler.step for dpmsolver++, order 2,
+// midpoint, lower_order_final: first order on the first and last steps.
+func (s *Scheduler) dpmStep(k, n int) coeffs {
+	if cap(s.prevX0) < n {
+		s.prevX0 = make([]float32, n)
+	}
+	s.prevX0 = s.prevX0[:n]
+	alphaS, sigmaS := vpFromSigma(s.sigmas[k])
+	alphaT, sigmaT := vpFromSigma(s.sigmas[k+1])
+	var c coeffs
+	c.ax, c.bx, _, _ = s.predict(alphaS, sigmaS)
+	c.storeX0 = true
+	last := k == len(s.timesteps)-1
+	if s.sigmas[k+1] == 0 {
+		// λ_t = +∞: the step lands on the prediction itself.
+		c.cx = 1
+		s.lowerOrder++
+		return c
+	}
+	lambda := func(a, sg float64) float64 { return math.Log(a) - math.Log(sg) }
+	h := lambda(alphaT, sigmaT) - lambda(alphaS, sigmaS)
+	em1 := math.Expm1(-h) // e^{-h} - 1
+	c.cs = sigmaT / sigmaS
+	lowerFinal := last && (len(s.timesteps) < 15 || s.cfg.FinalSigmasType == "zero")
+	if s.lowerOrder < 1 || lowerFinal {
+		c.cx = -alphaT * em1
+	} else {
+		alphaP, sigmaP := vpFromSigma(s.sigmas[k-1])
+		h0 := lambda(alphaS, sigmaS) - lambda(alphaP, sigmaP)
+		r0 := h0 / h
+		// D0 = x0, D1 = (x0 - x0prev)/r0;
+		// next = cs·s - α_t(e^{-h}-1)·D0 - ½α_t(e^{-h}-1)·D1.
+		c.cx = -alphaT * em1 * (1 + 0.5/r0)
+		c.cp = alphaT * em1 * 0.5 / r0
+	}
+	s.lowerOrder++
+	return c
+}
+
+// lcmStep is LCMScheduler.step: the consistency function's boundary
+// condition, then fresh noise to the next timestep (none after the last).
+func (s *Scheduler) lcmStep(k int) coeffs {
+	t := int(s.timesteps[k])
+	last := k == len(s.timesteps)-1
+	prevT := t
+	if !last {
+		prevT = int(s.timesteps[k+1])
+	}
+	at := s.alphasCumprod[t]
+	ap := s.alphasCumprod[prevT]
+	const sigmaData = 0.5
+	scaled := float64(t) * s.cfg.TimestepScaling
+	cSkip := sigmaData * sigmaData / (scaled*scaled + sigmaData*sigmaData)
+	cOut := scaled / math.Sqrt(scaled*scaled+sigmaData*sigmaData)
+	var c coeffs
+	c.ax, c.bx, _, _ = s.predict(math.Sqrt(at), math.Sqrt(1-at))
+	if s.cfg.ClipSample {
+		c.clip = s.cfg.ClipSampleRange
+	}
+	if last {
+		c.cs, c.cx = cSkip, cOut
+		return c
+	}
+	a := math.Sqrt(ap)
+	c.cs, c.cx, c.cn = a*cSkip, a*cOut, math.Sqrt(1-ap)
+	return c
+}
