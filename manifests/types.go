@@ -1,0 +1,553 @@
+package manifests
+
+import (
+	"image/color"
+	"strconv"
+	"time"
+)
+
+// Kind is an asset kind: what the asset is and which generator makes it.
+type Kind string
+
+// The asset kinds of manifest schema v1.
+const (
+	// KindImage is a hand-made PNG or JPEG in the project, used as is.
+	KindImage Kind = "image"
+	// KindTexture is a generated albedo plus PBR maps derived from it.
+	KindTexture Kind = "texture"
+	// KindTileable is a generated seamless (wrap-around) image.
+	KindTileable Kind = "tileable"
+	// KindSpriteSheet is a generated animation: frames, a sheet, metadata.
+	KindSpriteSheet Kind = "sprite-sheet"
+	// KindConceptArt is a large generated canvas, possibly in variations.
+	KindConceptArt Kind = "concept-art"
+)
+
+// Kinds returns every asset kind, in documentation order.
+func Kinds() []Kind {
+	return []Kind{KindImage, KindTexture, KindTileable, KindSpriteSheet, KindConceptArt}
+}
+
+// Generated reports whether assets of this kind come from a diffusion
+// model (every kind except image).
+func (k Kind) Generated() bool { return k != KindImage && k != "" }
+
+// Block returns the YAML key of the kind's own block of options: image,
+// texture, tileable, sprite or concept.
+func (k Kind) Block() string {
+	switch k {
+	case KindSpriteSheet:
+		return "sprite"
+	case KindConceptArt:
+		return "concept"
+	}
+	return string(k)
+}
+
+// Size is a width and height in pixels. The zero Size means "not given":
+// generators then use the model's native size (1024 for SDXL, 512 for
+// others).
+type Size struct{ W, H int }
+
+// IsZero reports whether the size was not given.
+func (s Size) IsZero() bool { return s.W == 0 && s.H == 0 }
+
+// String formats the size as "WxH".
+func (s Size) String() string { return strconv.Itoa(s.W) + "x" + strconv.Itoa(s.H) }
+
+// Tile says along which axes an image wraps around seamlessly.
+type Tile string
+
+// Tiling modes.
+const (
+	TileNone Tile = "none"
+	TileXY   Tile = "xy"
+	TileX    Tile = "x"
+	TileY    Tile = "y"
+)
+
+// X reports whether the image wraps horizontally.
+func (t Tile) X() bool { return t == TileXY || t == TileX }
+
+// Y reports whether the image wraps vertically.
+func (t Tile) Y() bool { return t == TileXY || t == TileY }
+
+// Asset is one resolved entry of a manifest's assets: list, with every
+// default applied (built-in < kiln.yaml defaults < file defaults < the
+// asset's own fields). Exactly one of the kind blocks (Image, Texture,
+// Tileable, Sprite, Concept) is non-nil, the one for Kind.
+type Asset struct {
+	// ID is unique across the project and path-like ("dungeon/floor").
+	ID   string
+	Kind Kind
+
+	// Generation parameters; empty for kind image.
+	Prompt         string
+	NegativePrompt string
+	// Model names a model of Config.Models or a built-in ("builtin:exemplar").
+	// See Config.Model.
+	Model string
+	// Seed is the user's seed, or, when none was given anywhere, a
+	// deterministic seed derived from the asset id (see DefaultSeed), so
+	// builds are reproducible and two assets with one prompt still differ.
+	Seed int64
+	// Steps is 0 when not given: the model's default applies.
+	Steps int
+	// Guidance is nil when not given: the model's default applies (0 is a
+	// valid guidance, so nil is the only "unset").
+	Guidance *float64
+	// Scheduler is "" when not given: the model's own scheduler applies.
+	Scheduler string
+	// Size is zero when not given: the model's native size applies.
+	Size Size
+	// Strength is the img2img strength used with From (default 0.75).
+	Strength float64
+	// From is the id of the asset whose image feeds this one (img2img).
+	From string
+	// Pick chooses the variation (concept-art) or frame (sprite-sheet) of
+	// From; 0 otherwise.
+	Pick int
+	// Exemplars are project-relative images for the builtin:exemplar model.
+	Exemplars []string
+	Tags      []string
+
+	Image    *ImageOptions
+	Texture  *TextureOptions
+	Tileable *TileableOptions
+	Sprite   *SpriteOptions
+	Concept  *ConceptOptions
+	// Material is the asset's inline glTF material (kind texture with a
+	// material: block), also listed in Project.Materials.
+	Material *Material
+
+	// File is the manifest the asset is written in; Pos is its entry.
+	File string
+	Pos  Pos
+	// Where maps each field that was set (in the asset or in a defaults
+	// block) to the position of its value: "prompt", "sprite.fps",
+	// "sprite.pixel_art.colors". Fields left at their built-in default are
+	// absent.
+	Where map[string]Pos
+}
+
+// Has reports whether the field was set in the asset or a defaults block
+// rather than left at its built-in default.
+func (a *Asset) Has(field string) bool { _, ok := a.Where[field]; return ok }
+
+// At returns the position of a field's value, or of the asset's entry when
+// the field was not written, so later stages can point errors at a field.
+func (a *Asset) At(field string) Pos {
+	if p, ok := a.Where[field]; ok {
+		return p
+	}
+	return a.Pos
+}
+
+// ImageOptions are the options of kind image.
+type ImageOptions struct {
+	// Source is the project-relative path of a PNG or JPEG file.
+	Source string
+}
+
+// Texture map names, for TextureOptions.Maps and TexRef.Map.
+const (
+	MapAlbedo    = "albedo"
+	MapNormal    = "normal"
+	MapHeight    = "height"
+	MapRoughness = "roughness"
+	MapAO        = "ao"
+	MapORM       = "orm"
+	MapMetallic  = "metallic"
+)
+
+// TextureMaps returns every texture map name.
+func TextureMaps() []string {
+	return []string{MapAlbedo, MapNormal, MapHeight, MapRoughness, MapAO, MapORM, MapMetallic}
+}
+
+// TextureOptions are the options of kind texture (a PBR material set).
+type TextureOptions struct {
+	// Maps lists the maps written, in TextureMaps order.
+	Maps []string
+	// NormalStrength scales the Sobel gradient of the height map.
+	NormalStrength float64
+	// NormalY is "opengl" (+Y up, glTF and Godot) or "directx" (flipped).
+	NormalY string
+	// Roughness is the [min, max] range the derived roughness map spans.
+	Roughness [2]float64
+	// Metallic is a constant metallic value, used unless MetallicMap.
+	Metallic float64
+	// MetallicMap asks for a derived metallic map ("metallic: map").
+	MetallicMap bool
+	// Tile makes the albedo (and so every map) seamless.
+	Tile Tile
+}
+
+// HasMap reports whether the texture writes the named map.
+func (t *TextureOptions) HasMap(name string) bool { return contains(t.Maps, name) }
+
+// TileableOptions are the options of kind tileable.
+type TileableOptions struct {
+	// Tile is xy (default), x or y.
+	Tile Tile
+}
+
+// SpriteOptions are the options of kind sprite-sheet.
+type SpriteOptions struct {
+	// Frames is the frame count; FramePrompts, when given, has one prompt
+	// per frame (added to the asset's prompt).
+	Frames       int
+	FramePrompts []string
+	// FrameSize is the output size of one frame; zero means the generated
+	// size divided by PixelArt.Factor (or the generated size).
+	FrameSize Size
+	FPS       float64
+	Loop      bool
+	// Consistency is the img2img strength that ties frames to the
+	// reference frame (0 = free, 1 = identical).
+	Consistency float64
+	// Background is "key" (generate on KeyColor, key it out) or "keep".
+	Background   string
+	KeyColor     color.RGBA
+	KeyThreshold float64
+	KeySoftness  float64
+	// PixelArt is nil unless pixel-art mode is on.
+	PixelArt *PixelArt
+	// Columns of the grid sheet; 0 means automatic (about square).
+	Columns int
+}
+
+// PixelArt are the options of a sprite sheet's pixel-art mode.
+type PixelArt struct {
+	// Factor is the nearest-neighbour downscale factor.
+	Factor int
+	// Colors quantises to this many colours (0: off). Palette, when set,
+	// is a project-relative .gpl or .hex file to quantise to instead.
+	Colors  int
+	Palette string
+}
+
+// ConceptOptions are the options of kind concept-art.
+type ConceptOptions struct {
+	// Variations is the number of images, with seeds Seed, Seed+1, ...
+	Variations int
+	// Hires is nil unless a hires pass was asked for.
+	Hires *Hires
+}
+
+// Hires is an upscale followed by img2img at Strength.
+type Hires struct {
+	Scale    float64
+	Strength float64
+	// Steps is 0 for "the asset's steps".
+	Steps int
+}
+
+// Atlas is one resolved entry of a manifest's atlases: list.
+type Atlas struct {
+	ID string
+	// Include is the list as written: asset ids and globs over ids
+	// ("ui/*", "characters/**").
+	Include []string
+	// Assets are the ids Include resolves to, in include order, each once.
+	Assets  []string
+	MaxSize int
+	// Size is "pot" (power-of-two pages) or "any".
+	Size    string
+	Square  bool
+	Padding int
+	Border  int
+	Extrude int
+	// Trim removes transparent borders; pixels with alpha <= TrimAlpha
+	// count as transparent.
+	Trim             bool
+	TrimAlpha        int
+	Rotation         bool
+	Dedupe           bool
+	PremultiplyAlpha bool
+	// Formats are data formats to write; see AtlasFormats.
+	Formats []string
+	// Heuristic is a MaxRects placement rule or "best"; see AtlasHeuristics.
+	Heuristic string
+
+	File  string
+	Pos   Pos
+	Where map[string]Pos
+}
+
+// At returns the position of a field's value, or of the entry.
+func (a *Atlas) At(field string) Pos {
+	if p, ok := a.Where[field]; ok {
+		return p
+	}
+	return a.Pos
+}
+
+// Atlas data formats.
+const (
+	// FormatJSONHash is TexturePacker's JSON Hash (Phaser 3 load.atlas,
+	// PixiJS Spritesheet).
+	FormatJSONHash = "json-hash"
+	// FormatJSONArray is TexturePacker's JSON Array.
+	FormatJSONArray = "json-array"
+	// FormatPhaserMulti is Phaser 3's multiatlas (textures: [...]).
+	FormatPhaserMulti = "phaser-multiatlas"
+	// FormatGodot writes Godot 4 SpriteFrames / AtlasTexture .tres files.
+	FormatGodot = "godot"
+	// FormatLibGDX is the libGDX / Spine .atlas text format.
+	FormatLibGDX = "libgdx"
+)
+
+// AtlasFormats returns every atlas format name.
+func AtlasFormats() []string {
+	return []string{FormatJSONHash, FormatJSONArray, FormatPhaserMulti, FormatGodot, FormatLibGDX}
+}
+
+// AtlasHeuristics returns the packing heuristics: Jylänki's MaxRects rules,
+// the global best-fit offline variant, and "best" (try all, keep the
+// smallest page area).
+func AtlasHeuristics() []string {
+	return []string{"best-short-side-fit", "best-long-side-fit", "best-area-fit", "bottom-left", "contact-point", "global-best-fit", "best"}
+}
+
+// TexRef names the image a material slot uses: an asset, and for texture
+// assets which map of it.
+type TexRef struct {
+	Asset string
+	// Map is a texture map name; "" for assets with a single image.
+	Map string
+	Pos Pos
+}
+
+// String formats the reference as "asset" or "asset#map".
+func (r *TexRef) String() string {
+	if r.Map == "" {
+		return r.Asset
+	}
+	return r.Asset + "#" + r.Map
+}
+
+// Material is one resolved glTF material: an entry of materials: or the
+// material: block of a texture asset (then ID and Owner are the asset's id).
+type Material struct {
+	ID string
+	// Owner is the id of the texture asset that declares this material
+	// inline; "" for entries of materials:.
+	Owner string
+
+	BaseColor       *TexRef
+	BaseColorFactor [4]float64
+	// MetallicRoughness uses G for roughness and B for metallic (glTF).
+	MetallicRoughness *TexRef
+	MetallicFactor    float64
+	RoughnessFactor   float64
+	Normal            *TexRef
+	NormalScale       float64
+	// Occlusion uses the R channel; it may be the same ORM image.
+	Occlusion         *TexRef
+	OcclusionStrength float64
+	Emissive          *TexRef
+	EmissiveFactor    [3]float64
+	// EmissiveStrength above 1 needs KHR_materials_emissive_strength.
+	EmissiveStrength float64
+	// AlphaMode is OPAQUE, MASK or BLEND; AlphaCutoff applies to MASK.
+	AlphaMode   string
+	AlphaCutoff float64
+	DoubleSided bool
+	// Repeat is the UV repeat; other than [1, 1] it becomes
+	// KHR_texture_transform.
+	Repeat [2]float64
+	// Formats are "gltf" (external PNGs) and/or "glb" (self-contained).
+	Formats []string
+	// Preview is the mesh written with the material: plane, cube, sphere.
+	Preview string
+
+	File  string
+	Pos   Pos
+	Where map[string]Pos
+}
+
+// At returns the position of a field's value, or of the entry.
+func (m *Material) At(field string) Pos {
+	if p, ok := m.Where[field]; ok {
+		return p
+	}
+	return m.Pos
+}
+
+// Refs returns the material's texture references in slot order, skipping
+// empty slots.
+func (m *Material) Refs() []*TexRef {
+	var out []*TexRef
+	for _, r := range []*TexRef{m.BaseColor, m.MetallicRoughness, m.Normal, m.Occlusion, m.Emissive} {
+		if r != nil {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// ModelKind is the architecture family of a model, when the configuration
+// says it. "" means "read it from the model folder".
+type ModelKind string
+
+// Model kinds.
+const (
+	ModelSD15  ModelKind = "sd15"
+	ModelSD2   ModelKind = "sd2"
+	ModelSDXL  ModelKind = "sdxl"
+	ModelLCM   ModelKind = "lcm"
+	ModelTurbo ModelKind = "turbo"
+)
+
+// Exemplar is the name of the built-in training-free model.
+const Exemplar = "builtin:exemplar"
+
+// Model is one entry of kiln.yaml's models: map.
+type Model struct {
+	Name string
+	// Path is the project-relative model folder; "" for built-in models.
+	Path string
+	// Builtin is the built-in model's name ("exemplar"), or "".
+	Builtin string
+	Kind    ModelKind
+	Pos     Pos
+}
+
+// Ref returns how a manifest names the model's source: its path, or
+// "builtin:NAME".
+func (m *Model) Ref() string {
+	if m.Builtin != "" {
+		return "builtin:" + m.Builtin
+	}
+	return m.Path
+}
+
+// Runtime is kiln.yaml's runtime: block (ONNX Runtime settings).
+type Runtime struct {
+	// Library is the ONNX Runtime shared library; "" means search.
+	Library string
+	// Device is cpu, cuda, tensorrt, coreml, directml or openvino.
+	Device   string
+	DeviceID int
+	// Fallback is "cpu" to run on the CPU when Device is unavailable, or "".
+	Fallback string
+	// Threads is the intra-op thread count; 0 lets ONNX Runtime choose.
+	Threads int
+	// MemoryBudget caps the session pool in bytes; 0 means no cap.
+	MemoryBudget int64
+}
+
+// Limits are the resource limits a typo cannot get past.
+type Limits struct {
+	MaxImageSize     int
+	MaxSteps         int
+	MaxFrames        int
+	MaxVariations    int
+	MaxManifestBytes int64
+	MaxPromptChars   int
+}
+
+// DefaultLimits returns the built-in limits.
+func DefaultLimits() Limits {
+	return Limits{
+		MaxImageSize:     8192,
+		MaxSteps:         150,
+		MaxFrames:        256,
+		MaxVariations:    64,
+		MaxManifestBytes: 4 << 20,
+		MaxPromptChars:   4000,
+	}
+}
+
+// Godot is kiln.yaml's godot: block, for the Godot exporters.
+type Godot struct {
+	// ProjectRoot is the folder holding project.godot, relative to the
+	// kiln project ("." by default; ".." is allowed). res:// paths are
+	// relative to it.
+	ProjectRoot string
+}
+
+// Watch is kiln.yaml's watch: block.
+type Watch struct {
+	Debounce time.Duration
+}
+
+// Defaults is a defaults: block, of kiln.yaml or of one manifest. Its
+// values are applied to assets, atlases and materials by Load; Where lists
+// what it sets ("steps", "sprite.fps", "atlas.padding") and where.
+type Defaults struct {
+	Where map[string]Pos
+	obj   *object
+}
+
+// Config is a project's kiln.yaml.
+type Config struct {
+	Version int
+	// Output is the output folder, project-relative ("out").
+	Output string
+	// Cache is the cache folder, project-relative (".kiln/cache").
+	Cache string
+	// Manifests are globs of manifest files ("**/*.kiln.yaml").
+	Manifests []string
+	Models    map[string]*Model
+	Runtime   Runtime
+	Defaults  *Defaults
+	Limits    Limits
+	Godot     Godot
+	Watch     Watch
+
+	Where map[string]Pos
+
+	// refNames are the names under models:, including entries that failed
+	// to decode, so references to them are not reported twice.
+	refNames map[string]*Model
+}
+
+// Model returns the model a manifest's model: field names: a configured
+// name, or "builtin:NAME" for a built-in model whether configured or not.
+// It returns nil for unknown names.
+func (c *Config) Model(name string) *Model {
+	if m, ok := c.Models[name]; ok {
+		return m
+	}
+	if b, ok := cutPrefix(name, "builtin:"); ok && contains(builtinModels(), b) {
+		return &Model{Name: name, Builtin: b}
+	}
+	return nil
+}
+
+// builtinModels are the names after "builtin:" that kiln knows.
+func builtinModels() []string { return []string{"exemplar"} }
+
+func cutPrefix(s, p string) (string, bool) {
+	if len(s) >= len(p) && s[:len(p)] == p {
+		return s[len(p):], true
+	}
+	return s, false
+}
+
+// Project is a loaded and validated kiln project.
+type Project struct {
+	// Root is the absolute project folder ("" when loaded from an fs.FS).
+	Root   string
+	Config *Config
+	// Files are the manifest files, project-relative, sorted.
+	Files     []string
+	Assets    []*Asset
+	Atlases   []*Atlas
+	Materials []*Material
+
+	assets    map[string]*Asset
+	atlases   map[string]*Atlas
+	materials map[string]*Material
+}
+
+// Asset returns the asset with the id, or nil.
+func (p *Project) Asset(id string) *Asset { return p.assets[id] }
+
+// Atlas returns the atlas with the id, or nil.
+func (p *Project) Atlas(id string) *Atlas { return p.atlases[id] }
+
+// Material returns the material with the id, or nil.
+func (p *Project) Material(id string) *Material { return p.materials[id] }
