@@ -178,9 +178,9 @@ type resolver struct {
 	cfg      *Config
 	errs     ErrorList
 	proj     *Project
-	entries  map[any]string      // entry -> field path, e.g. "assets[3]"
-	atlasObj map[*Atlas]*object  // an atlas's own fields, for include positions
-	refs     []refUse            // material texture references to check
+	entries  map[any]string     // entry -> field path, e.g. "assets[3]"
+	atlasObj map[*Atlas]*object // an atlas's own fields, for include positions
+	refs     []refUse           // material texture references to check
 }
 
 // refUse is one material slot reference awaiting the whole project.

@@ -10,7 +10,7 @@ import (
 // (it is cheap) so the package keeps no global state.
 type specs struct {
 	asset, atlas, material, inlineMaterial *spec
-	defaults, manifest, config            *spec
+	defaults, manifest, config             *spec
 }
 
 // Schema patterns, written in the subset of regular expressions that both
