@@ -26,13 +26,13 @@ func writeFiles(t *testing.T, dir string, files map[string]string) {
 // that the graphs exist, so their content does not matter here.
 func layoutSD() map[string]string {
 	return map[string]string{
-		"model_index.json":                 `{"_class_name": "OnnxStableDiffusionPipeline", "text_encoder": ["diffusers", "OnnxRuntimeModel"]}`,
-		"text_encoder/model.onnx":          "te",
-		"unet/model.onnx":                  "unet",
-		"unet/weights.pb":                  "weights",
-		"vae_decoder/model.onnx":           "dec",
-		"tokenizer/vocab.json":             "{}",
-		"tokenizer/merges.txt":             "#version: 0.2\n",
+		"model_index.json":                `{"_class_name": "OnnxStableDiffusionPipeline", "text_encoder": ["diffusers", "OnnxRuntimeModel"]}`,
+		"text_encoder/model.onnx":         "te",
+		"unet/model.onnx":                 "unet",
+		"unet/weights.pb":                 "weights",
+		"vae_decoder/model.onnx":          "dec",
+		"tokenizer/vocab.json":            "{}",
+		"tokenizer/merges.txt":            "#version: 0.2\n",
 		"scheduler/scheduler_config.json": `{"beta_start": 0.00085, "prediction_type": "epsilon"}`,
 	}
 }
