@@ -108,7 +108,9 @@ func TestMedianCutKeepsFewColours(t *testing.T) {
 		}
 		got := slices.Clone(pal)
 		want := slices.Clone(cols)
-		less := func(a, b color.NRGBA) int { return int(packRGB([3]uint8{a.R, a.G, a.B})) - int(packRGB([3]uint8{b.R, b.G, b.B})) }
+		less := func(a, b color.NRGBA) int {
+			return int(packRGB([3]uint8{a.R, a.G, a.B})) - int(packRGB([3]uint8{b.R, b.G, b.B}))
+		}
 		slices.SortFunc(got, less)
 		slices.SortFunc(want, less)
 		if !slices.Equal(got, want) {
