@@ -6,11 +6,13 @@
 // maps kiln derives from an albedo (base colour, ORM or metallic-roughness,
 // normal, occlusion, emissive), their factors, the alpha mode, and how the
 // textures wrap and repeat. Each file carries a preview mesh (a plane, cube or
-// UV sphere with normals, tangents and UVs) so it shows something in any
-// viewer. Output is deterministic: the same Material gives the same bytes.
+// UV sphere with normals, UVs when the material has textures, and tangents
+// when it has a normal map) so it shows something in any viewer. Output is
+// deterministic: the same Material gives the same bytes.
 //
-// The package returns bytes instead of writing files, so the caller decides
-// where they go and writes them atomically.
+// EncodeGLTF and EncodeGLB return bytes, so a pipeline stage can put them
+// wherever its outputs go; WriteGLTF and WriteGLB write them to disk
+// atomically.
 //
 // Files are built with github.com/qmuntal/gltf and checked in the tests by the
 // Khronos glTF-Validator, which must report no errors, warnings, infos or

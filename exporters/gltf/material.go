@@ -25,10 +25,12 @@ const (
 // Texture is one image a material samples. Exactly one of PNG, Image and File
 // is set.
 type Texture struct {
-	// PNG is an encoded PNG. Colour-space chunks (gAMA, cHRM, iCCP, sRGB)
-	// are dropped when the bytes are written, because glTF fixes each
-	// slot's colour space (sRGB for base colour and emissive, linear for
-	// the others) and engines must not reinterpret it.
+	// PNG is an encoded PNG. Colour-space chunks (gAMA, cHRM, iCCP, sRGB,
+	// cICP, mDCV, cLLI), the pixel-aspect chunk (pHYs) and animation chunks
+	// (acTL, fcTL, fdAT) are dropped when the bytes are written, because
+	// glTF fixes each slot's colour space (sRGB for base colour and
+	// emissive, linear for the others) and engines must not reinterpret it.
+	// Text chunks, such as kiln's recipe, are kept.
 	PNG []byte
 	// Image is encoded as PNG by the exporter.
 	Image image.Image
