@@ -314,6 +314,18 @@ def main():
         if name in ("euler", "euler_a", "dpmpp_2m"):
             case["sigmas"] = [float(v) for v in s.sigmas[s.begin:].tolist()]
         out["cases"].append(case)
+    # LCM's timestep_cond: diffusers' get_guidance_scale_embedding.
+    out["guidance_embedding"] = []
+    for guidance, dim in ((8.0, 256), (1.5, 7)):
+        w = torch.tensor(guidance - 1).repeat(1) * 1000.0
+        half = dim // 2
+        e = torch.log(torch.tensor(10000.0)) / (half - 1)
+        e = torch.exp(torch.arange(half, dtype=torch.float32) * -e)
+        e = w.to(torch.float32)[:, None] * e[None, :]
+        e = torch.cat([torch.sin(e), torch.cos(e)], dim=1)
+        if dim % 2 == 1:
+            e = torch.nn.functional.pad(e, (0, 1))
+        out["guidance_embedding"].append({"guidance": guidance, "dim": dim, "values": vals(e)})
     json.dump(out, sys.stdout, separators=(",", ":"))
     sys.stdout.write("\n")
 
