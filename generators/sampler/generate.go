@@ -19,8 +19,9 @@ type Request struct {
 	// Steps is the number of inference steps; 0 means 20 (4 for lcm).
 	Steps int
 	// Guidance is the classifier-free guidance scale. Guidance runs only
-	// above 1 and never for models with a guidance embedding (LCM-
-	// distilled UNets), which get it through timestep_cond instead.
+	// above 1, and never with the lcm scheduler or for models with a
+	// guidance embedding (LCM-distilled UNets), which get it through
+	// timestep_cond instead.
 	Guidance float64
 	// Scheduler names the scheduler (euler, euler_a, ddim, dpmpp_2m,
 	// lcm); empty picks the one the model folder was published with.
@@ -220,7 +221,10 @@ func plan(info Info, req Request) (*generation, error) {
 		return nil, err
 	}
 	g.sch = sch
-	g.guided = req.Guidance > 1 && info.TimestepCondDim == 0
+	// LCM-distilled UNets take guidance as timestep_cond; the LCM
+	// scheduler is never run with batch doubling either (its models are
+	// distilled with guidance baked in).
+	g.guided = req.Guidance > 1 && info.TimestepCondDim == 0 && name != LCM
 	g.guidance = float32(req.Guidance)
 	return g, nil
 }

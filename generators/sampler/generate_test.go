@@ -113,6 +113,7 @@ func TestPlan(t *testing.T) {
 			return g.guided && g.count == 3 && g.batch == 2
 		}, "guidance on, batches of 2"},
 		{"no guidance at 1", sdInfo(), Request{Guidance: 1}, "", func(g *generation) bool { return !g.guided }, "guidance off"},
+		{"no guidance with lcm", sdInfo(), Request{Guidance: 2, Scheduler: LCM}, "", func(g *generation) bool { return !g.guided }, "guidance off"},
 		{"lcm unet never guided", Info{LatentChannels: 4, VAEFactor: 8, ScalingFactor: 0.18215, TimestepCondDim: 256,
 			Scheduler: map[string]any{"_class_name": "LCMScheduler"}}, Request{Guidance: 8}, "", func(g *generation) bool {
 			return !g.guided && g.sch.Name() == LCM && len(g.sch.Timesteps()) == 4

@@ -63,6 +63,10 @@ type UNetInput struct {
 }
 
 // Model is a diffusion model as the sampler sees it.
+//
+// The sampler reuses the buffers of the tensors it passes in from one call
+// to the next, so an implementation must not keep them after a call
+// returns; the tensors it returns belong to the sampler.
 type Model interface {
 	// Info describes the model.
 	Info() Info

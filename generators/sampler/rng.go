@@ -185,23 +185,24 @@ func sqrt32(x float32) float32 { return float32(math.Sqrt(float64(x))) }
 func fma32(a, b, c float32) float32 {
 	p := float64(a) * float64(b)
 	s := p + float64(c)
+	bits := math.Float64bits(s)
+	// A float32 midpoint has a 1 followed by 28 zero bits below the
+	// 24-bit significand; only then can the float64 rounding have
+	// decided the float32 one.
+	if bits&(1<<29-1) != 1<<28 {
+		return float32(s)
+	}
 	// Exact error of the float64 addition (Knuth's TwoSum).
 	bb := s - p
 	e := (p - (s - bb)) + (float64(c) - bb)
-	if e != 0 {
-		bits := math.Float64bits(s)
-		// A float32 midpoint has a 1 followed by 28 zero bits below the
-		// 24-bit significand.
-		if bits&(1<<29-1) == 1<<28 {
-			if (e > 0) == (s > 0) {
-				bits++
-			} else {
-				bits--
-			}
-			s = math.Float64frombits(bits)
-		}
+	switch {
+	case e == 0:
+	case (e > 0) == (s > 0):
+		bits++
+	default:
+		bits--
 	}
-	return float32(s)
+	return float32(math.Float64frombits(bits))
 }
 
 // Constants of ATen's avx_mathfun.h (Cephes single-precision log and

@@ -297,3 +297,28 @@ func TestStepDoesNotAllocate(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// BenchmarkStep measures the sampler's own work per step on a 512×512
+// latent (one image): the scheduler update, plus the noise draw for the
+// stochastic schedulers.
+func BenchmarkStep(b *testing.B) {
+	for _, name := range SchedulerNames() {
+		b.Run(name, func(b *testing.B) {
+			g := NewGenerator(3)
+			x := g.Randn(1, 4, 64, 64).Data
+			m := g.Randn(1, 4, 64, 64).Data
+			b.ReportAllocs()
+			for b.Loop() {
+				s, err := NewScheduler(name, sd15, SchedulerOptions{Steps: 4})
+				if err != nil {
+					b.Fatal(err)
+				}
+				for k := range s.Timesteps() {
+					if err := s.Step(k, m, x, g); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+		})
+	}
+}
