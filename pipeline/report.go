@@ -1,0 +1,319 @@
+package pipeline
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Status is what happened to a stage in a build.
+type Status string
+
+// The statuses a stage can end a build with.
+const (
+	// StatusBuilt: the stage ran and its result was stored in the cache.
+	StatusBuilt Status = "built"
+	// StatusCached: the stage's key was in the cache; its outputs were
+	// materialised (restored if missing) without running it.
+	StatusCached Status = "cached"
+	// StatusFailed: the stage (or preparing it, e.g. hashing a missing
+	// source file, or publishing its outputs) failed.
+	StatusFailed Status = "failed"
+	// StatusSkipped: the stage did not start, because a dependency failed,
+	// the build stopped after a failure, or the build was interrupted.
+	StatusSkipped Status = "skipped"
+	// StatusInterrupted: the stage was running when the build was
+	// cancelled; nothing it wrote was kept.
+	StatusInterrupted Status = "interrupted"
+	// StatusStale: (check mode) the stage's key is not in the cache, a
+	// published output is missing or modified, or a dependency is stale.
+	StatusStale Status = "stale"
+	// StatusWouldBuild: (dry-run mode) the stage would run.
+	StatusWouldBuild Status = "would-build"
+)
+
+// Duration is a time.Duration that encodes in JSON as milliseconds (a
+// number with microsecond precision), which is what report readers want.
+type Duration time.Duration
+
+// MarshalJSON encodes d as milliseconds.
+func (d Duration) MarshalJSON() ([]byte, error) {
+	ms := float64(time.Duration(d).Microseconds()) / 1000
+	return json.Marshal(ms)
+}
+
+// UnmarshalJSON decodes milliseconds.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var ms float64
+	if err := json.Unmarshal(b, &ms); err != nil {
+		return fmt.Errorf("duration in milliseconds: %w", err)
+	}
+	*d = Duration(ms * float64(time.Millisecond))
+	return nil
+}
+
+// String formats d like time.Duration, rounded for humans.
+func (d Duration) String() string {
+	t := time.Duration(d)
+	switch {
+	case t >= time.Second:
+		return t.Round(10 * time.Millisecond).String()
+	case t >= time.Millisecond:
+		return t.Round(100 * time.Microsecond).String()
+	}
+	return t.String()
+}
+
+// OutputReport describes one output file of a stage.
+type OutputReport struct {
+	// Name is the output's name within the stage.
+	Name string `json:"name"`
+	// Path is where it was published, relative to the output folder, or
+	// empty when the output lives only in the cache.
+	Path string `json:"path,omitempty"`
+	// SHA256 is the hex content hash (the blob's name in the cache).
+	SHA256 string `json:"sha256"`
+	// Size is the size in bytes.
+	Size int64 `json:"size"`
+}
+
+// StageError is a stage's failure: what went wrong and the manifest
+// position of the entry that produced the stage.
+type StageError struct {
+	Message string `json:"message"`
+	// Where is "file:line:col" of the manifest entry, when known.
+	Where string `json:"where,omitempty"`
+}
+
+// Error formats the failure as "where: message".
+func (e *StageError) Error() string {
+	if e.Where == "" {
+		return e.Message
+	}
+	return e.Where + ": " + e.Message
+}
+
+// StageReport is what happened to one stage.
+type StageReport struct {
+	ID     string `json:"id"`
+	Asset  string `json:"asset"`
+	Kind   string `json:"kind"`
+	Status Status `json:"status"`
+	// Duration covers preparing (hashing inputs), running and publishing.
+	Duration Duration `json:"duration_ms"`
+	// Key is the stage's cache key (hex), when it could be computed.
+	Key     string         `json:"key,omitempty"`
+	Outputs []OutputReport `json:"outputs,omitempty"`
+	Error   *StageError    `json:"error,omitempty"`
+	// Notes are the facts the stage recorded with Run.Note when it ran
+	// (kept in the cache, so cached stages report them too).
+	Notes map[string]string `json:"notes,omitempty"`
+	// Reasons say why the stage ran, would run, or is stale (which part
+	// of its key changed, a missing output, ...). They are filled for
+	// stages that did or would do work when Options.Explain, DryRun or
+	// Check is set, and always for skipped stages.
+	Reasons []string `json:"reasons,omitempty"`
+}
+
+// Report is the result of a build, serialisable as JSON for --json.
+type Report struct {
+	// Mode is "build", "dry-run" or "check".
+	Mode     string    `json:"mode"`
+	Root     string    `json:"root"`
+	OutDir   string    `json:"out_dir"`
+	CacheDir string    `json:"cache_dir"`
+	Started  time.Time `json:"started"`
+	Duration Duration  `json:"duration_ms"`
+	// Interrupted is set when the build's context was cancelled.
+	Interrupted bool `json:"interrupted,omitempty"`
+	// Stages are the selected stages in dependency order.
+	Stages []StageReport `json:"stages"`
+	// Totals counts stages per status.
+	Totals map[Status]int `json:"totals"`
+	// Orphans are files (relative to the output folder) that an earlier
+	// build published and no stage publishes any more. kiln leaves them in
+	// place (an engine project may reference them); Clean removes them.
+	Orphans []string `json:"orphans,omitempty"`
+}
+
+// Stage returns the report of stage id, or nil.
+func (r *Report) Stage(id string) *StageReport {
+	for i := range r.Stages {
+		if r.Stages[i].ID == id {
+			return &r.Stages[i]
+		}
+	}
+	return nil
+}
+
+// Summary is a one-line account such as
+// "1000 stages: 3 built, 997 cached in 41ms".
+func (r *Report) Summary() string {
+	var parts []string
+	for _, s := range []Status{StatusBuilt, StatusCached, StatusWouldBuild, StatusStale, StatusFailed, StatusInterrupted, StatusSkipped} {
+		if n := r.Totals[s]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, s))
+		}
+	}
+	if len(parts) == 0 {
+		parts = append(parts, "nothing to do")
+	}
+	s := fmt.Sprintf("%d stages: %s in %s", len(r.Stages), strings.Join(parts, ", "), r.Duration)
+	if r.Interrupted {
+		s += " (interrupted)"
+	}
+	if len(r.Orphans) > 0 {
+		s += fmt.Sprintf("; %d outputs no longer produced (kiln clean removes them)", len(r.Orphans))
+	}
+	return s
+}
+
+// Progress receives build events to display. The executor never calls it
+// concurrently, so implementations need no locking; they should return
+// quickly.
+type Progress interface {
+	// Start is called once with the number of selected stages.
+	Start(total int)
+	// StageStart is called when a stage is about to run (not for stages
+	// found in the cache).
+	StageStart(id string)
+	// StageStep reports steps done of total within a running stage.
+	StageStep(id string, done, total int)
+	// StageDone is called once per selected stage, whatever its status.
+	StageDone(r StageReport)
+	// Done is called once at the end with the full report.
+	Done(r *Report)
+}
+
+// LineProgress is a Progress for logs and non-terminals: one line per
+// stage that ran, failed, was skipped or would run (cached stages are
+// counted silently), step lines at most every StepEvery per stage, and a
+// summary at the end.
+type LineProgress struct {
+	w         io.Writer
+	total     int
+	done      int
+	StepEvery time.Duration
+	lastStep  map[string]time.Time
+	now       func() time.Time
+}
+
+// NewLineProgress returns a LineProgress writing to w, with step lines at
+// most every two seconds per stage.
+func NewLineProgress(w io.Writer) *LineProgress {
+	return &LineProgress{w: w, StepEvery: 2 * time.Second, lastStep: map[string]time.Time{}, now: time.Now}
+}
+
+// Start implements Progress.
+func (p *LineProgress) Start(total int) { p.total = total }
+
+// StageStart implements Progress.
+func (p *LineProgress) StageStart(id string) {
+	fmt.Fprintf(p.w, "start %s\n", id)
+}
+
+// StageStep implements Progress.
+func (p *LineProgress) StageStep(id string, done, total int) {
+	now := p.now()
+	if last, ok := p.lastStep[id]; ok && now.Sub(last) < p.StepEvery && done < total {
+		return
+	}
+	p.lastStep[id] = now
+	fmt.Fprintf(p.w, "      %s: step %d/%d\n", id, done, total)
+}
+
+// StageDone implements Progress.
+func (p *LineProgress) StageDone(r StageReport) {
+	p.done++
+	delete(p.lastStep, r.ID)
+	if r.Status == StatusCached && len(r.Reasons) == 0 {
+		return
+	}
+	width := len(fmt.Sprint(p.total))
+	prefix := fmt.Sprintf("[%*d/%d] %s %s", width, p.done, p.total, r.Status, r.ID)
+	switch {
+	case r.Error != nil:
+		fmt.Fprintf(p.w, "%s: %s\n", prefix, r.Error)
+	case r.Status == StatusBuilt:
+		fmt.Fprintf(p.w, "%s (%s)\n", prefix, r.Duration)
+	default:
+		if len(r.Reasons) > 0 {
+			fmt.Fprintf(p.w, "%s: %s\n", prefix, strings.Join(r.Reasons, "; "))
+		} else {
+			fmt.Fprintln(p.w, prefix)
+		}
+	}
+}
+
+// Done implements Progress.
+func (p *LineProgress) Done(r *Report) {
+	fmt.Fprintln(p.w, r.Summary())
+	for _, o := range r.Orphans {
+		fmt.Fprintf(p.w, "  no longer produced: %s\n", o)
+	}
+}
+
+// syncProgress serialises calls to a Progress and tolerates nil.
+type syncProgress struct {
+	mu sync.Mutex
+	p  Progress
+}
+
+func (s *syncProgress) start(total int) {
+	if s.p == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.p.Start(total)
+}
+
+func (s *syncProgress) stageStart(id string) {
+	if s.p == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.p.StageStart(id)
+}
+
+func (s *syncProgress) stageStep(id string, done, total int) {
+	if s.p == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.p.StageStep(id, done, total)
+}
+
+func (s *syncProgress) stageDone(r StageReport) {
+	if s.p == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.p.StageDone(r)
+}
+
+func (s *syncProgress) done(r *Report) {
+	if s.p == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.p.Done(r)
+}
+
+// sortedKeys returns m's keys in order.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
