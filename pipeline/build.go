@@ -1,0 +1,696 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/kiln-dev/kiln/internal/atomicfile"
+)
+
+// Options configure a build.
+type Options struct {
+	// Root is the project folder; source files are relative to it.
+	// Default: the current folder.
+	Root string
+	// OutDir receives published outputs. Relative paths are relative to
+	// Root. Default: Root/out.
+	OutDir string
+	// CacheDir holds the content-addressed cache, the build state and the
+	// project lock. Relative paths are relative to Root. Default:
+	// Root/.kiln/cache.
+	CacheDir string
+	// Jobs limits how many CPU stages run at once (and how many stages are
+	// prepared at once). Default: runtime.NumCPU().
+	Jobs int
+	// AccelJobs limits how many Accelerator stages run at once on each
+	// device. Default: 1.
+	AccelJobs int
+	// KeepGoing continues past failures: stages that do not depend on a
+	// failed stage still build, and every failure is reported. Without
+	// it, no new stage starts after the first failure (running ones
+	// finish and are cached).
+	KeepGoing bool
+	// DryRun computes what would run and why, running nothing and writing
+	// nothing. Stages report StatusWouldBuild or StatusCached.
+	DryRun bool
+	// Explain fills StageReport.Reasons for stages that run (DryRun and
+	// Check always do).
+	Explain bool
+	// Check reports StatusStale for every stage whose key is not cached or
+	// whose published outputs are missing or modified, running nothing
+	// and writing nothing; Build then returns an error wrapping ErrStale.
+	Check bool
+	// Only limits the build to these assets (or stage IDs) and what they
+	// depend on. Empty builds everything.
+	Only []string
+	// Log receives diagnostics. Default: discarded.
+	Log *slog.Logger
+	// Progress receives events for a display. May be nil.
+	Progress Progress
+}
+
+// ErrFailed is wrapped by Build's error when stages failed.
+var ErrFailed = errors.New("build failed")
+
+// ErrStale is wrapped by Build's error in check mode when stages are
+// stale.
+var ErrStale = errors.New("outputs are not up to date")
+
+// resolved fills defaults and makes folders absolute.
+func (o Options) resolved() (Options, error) {
+	if o.DryRun && o.Check {
+		return o, errors.New("dry-run and check cannot be combined; use one of them")
+	}
+	if o.Root == "" {
+		o.Root = "."
+	}
+	root, err := filepath.Abs(o.Root)
+	if err != nil {
+		return o, fmt.Errorf("resolve project folder %s: %w", o.Root, err)
+	}
+	o.Root = root
+	abs := func(p, def string) string {
+		if p == "" {
+			p = def
+		}
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(root, p)
+		}
+		return filepath.Clean(p)
+	}
+	o.OutDir = abs(o.OutDir, "out")
+	o.CacheDir = abs(o.CacheDir, filepath.Join(".kiln", "cache"))
+	if o.OutDir == o.CacheDir {
+		return o, fmt.Errorf("output folder and cache folder are both %s; give them different folders", o.OutDir)
+	}
+	if o.Jobs <= 0 {
+		o.Jobs = runtime.NumCPU()
+	}
+	if o.AccelJobs <= 0 {
+		o.AccelJobs = 1
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	return o, nil
+}
+
+func (o Options) mode() string {
+	switch {
+	case o.DryRun:
+		return "dry-run"
+	case o.Check:
+		return "check"
+	}
+	return "build"
+}
+
+// Build brings the outputs of stages up to date: each selected stage whose
+// key is in the cache is materialised from it, every other one runs, in
+// dependency order, in parallel within the CPU and accelerator limits.
+//
+// The returned report is non-nil whenever the graph was valid, even with
+// an error. The error wraps: a *GraphError for an invalid graph or unknown
+// Only names; ErrLocked when another build holds the project lock;
+// context.Canceled (or the context's error) when ctx was cancelled;
+// ErrFailed when stages failed; ErrStale when Check found stale stages.
+//
+// A real build holds the project lock; DryRun and Check take no lock and
+// write nothing, so they can run next to a build (and report what they
+// see at that moment).
+func Build(ctx context.Context, stages []Stage, o Options) (*Report, error) {
+	started := time.Now()
+	o, err := o.resolved()
+	if err != nil {
+		return nil, err
+	}
+	dag, err := Graph(stages)
+	if err != nil {
+		return nil, err
+	}
+	mask, err := dag.Select(o.Only)
+	if err != nil {
+		return nil, err
+	}
+	readOnly := o.DryRun || o.Check
+	if !readOnly {
+		var problems []Problem
+		for i, s := range dag.stages {
+			if mask[i] && s.Run == nil {
+				problems = append(problems, Problem{Where: s.Where,
+					Message: fmt.Sprintf("stage %q (kind %q) has no Run function; this is a bug in kiln, please report it", s.ID, s.Kind)})
+			}
+		}
+		if len(problems) > 0 {
+			return nil, &GraphError{Problems: problems}
+		}
+		if err := os.MkdirAll(o.CacheDir, 0o755); err != nil {
+			return nil, fmt.Errorf("create cache folder %s: %w", o.CacheDir, err)
+		}
+		lk, err := acquireLock(o.CacheDir)
+		if err != nil {
+			return nil, err
+		}
+		defer lk.release()
+	}
+
+	b := newBuilder(o, dag, mask, loadState(o.CacheDir, o.Log))
+	if !readOnly {
+		if err := b.recover(); err != nil {
+			return nil, err
+		}
+	}
+	b.prog.start(b.selected)
+	b.run(ctx)
+	var finishErr error
+	if !readOnly {
+		finishErr = b.finish()
+	}
+	rep := b.report(started)
+	b.prog.done(rep)
+
+	switch {
+	case ctx.Err() != nil:
+		return rep, fmt.Errorf("build interrupted: %w", ctx.Err())
+	case finishErr != nil:
+		return rep, finishErr
+	case rep.Totals[StatusFailed] > 0:
+		return rep, fmt.Errorf("%w: %s", ErrFailed, failureSummary(rep))
+	case o.Check && rep.Totals[StatusStale] > 0:
+		return rep, fmt.Errorf("%w: %d of %d stages are stale (run kiln build to update them)", ErrStale, rep.Totals[StatusStale], len(rep.Stages))
+	}
+	return rep, nil
+}
+
+// failureSummary names the failed stages, the first one in full.
+func failureSummary(rep *Report) string {
+	var failed []StageReport
+	for _, s := range rep.Stages {
+		if s.Status == StatusFailed {
+			failed = append(failed, s)
+		}
+	}
+	first := failed[0]
+	msg := fmt.Sprintf("stage %s failed", first.ID)
+	if first.Error != nil {
+		msg += ": " + first.Error.Error()
+	}
+	if len(failed) > 1 {
+		msg = fmt.Sprintf("%d stages failed; first: %s", len(failed), msg)
+	}
+	return msg
+}
+
+// node is a stage during a build.
+type node struct {
+	st         *Stage
+	deps       []*node
+	dependents []*node
+	selected   bool
+	pending    int // unfinished selected deps; owned by the coordinator
+
+	log *slog.Logger
+
+	// repairMu serialises rebuilding this stage when a dependent finds
+	// its cache entry damaged.
+	repairMu sync.Mutex
+
+	// mu guards the results below. They are written by the stage's worker
+	// before it reports completion, and again only by a repair.
+	mu      sync.Mutex
+	key     string
+	parts   *keyParts
+	outputs map[string]blobRef // nil while unknown
+	notes   map[string]string
+	rep     StageReport
+}
+
+// status returns the node's current status.
+func (n *node) status() Status {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.rep.Status
+}
+
+// builder runs one build.
+type builder struct {
+	o        Options
+	readOnly bool
+	dag      *DAG
+	nodes    []*node
+	selected int
+	cache    cache
+	old      *buildState
+	prog     *syncProgress
+	cpu      chan struct{}
+	accel    map[string]chan struct{}
+
+	stopped atomic.Pointer[string] // the stage whose failure stopped the build
+
+	mu       sync.Mutex // guards the fields below
+	files    map[string]*sourceHash
+	blobs    map[string]statRecord   // blobs verified in this build
+	outputs  map[string]outputRecord // outputs published or checked in this build
+	keyLocks map[string]*sync.Mutex
+	wrote    bool // files were written to the output folder or the cache
+}
+
+// sourceHash is the content hash of one source file, computed once.
+type sourceHash struct {
+	once sync.Once
+	sha  string
+	rec  statRecord
+	err  error
+}
+
+func newBuilder(o Options, dag *DAG, mask []bool, old *buildState) *builder {
+	b := &builder{
+		o:        o,
+		readOnly: o.DryRun || o.Check,
+		dag:      dag,
+		cache:    cache{dir: o.CacheDir},
+		old:      old,
+		prog:     &syncProgress{p: o.Progress},
+		cpu:      make(chan struct{}, o.Jobs),
+		accel:    map[string]chan struct{}{},
+		files:    map[string]*sourceHash{},
+		blobs:    map[string]statRecord{},
+		outputs:  map[string]outputRecord{},
+		keyLocks: map[string]*sync.Mutex{},
+	}
+	b.nodes = make([]*node, len(dag.stages))
+	for i, s := range dag.stages {
+		b.nodes[i] = &node{st: s, selected: mask[i], rep: StageReport{ID: s.ID, Asset: s.Asset, Kind: s.Kind}}
+		if mask[i] {
+			b.selected++
+		}
+		if s.Resource == Accelerator {
+			dev := deviceName(s.Device)
+			if b.accel[dev] == nil {
+				b.accel[dev] = make(chan struct{}, o.AccelJobs)
+			}
+		}
+	}
+	for i, n := range b.nodes {
+		for _, j := range dag.deps[i] {
+			n.deps = append(n.deps, b.nodes[j])
+			if n.selected {
+				n.pending++
+			}
+		}
+		for _, j := range dag.dependents[i] {
+			n.dependents = append(n.dependents, b.nodes[j])
+		}
+	}
+	return b
+}
+
+// recover clears what an earlier, killed build may have left: the cache's
+// temporary folder, temporary files next to the state file, and (if that
+// build was writing outputs) temporary files next to published outputs.
+// It runs under the project lock.
+func (b *builder) recover() error {
+	if err := os.RemoveAll(b.cache.tmpDir()); err != nil {
+		return fmt.Errorf("clear cache temporary folder %s: %w", b.cache.tmpDir(), err)
+	}
+	if err := os.MkdirAll(b.cache.tmpDir(), 0o755); err != nil {
+		return fmt.Errorf("create cache temporary folder: %w", err)
+	}
+	if _, err := atomicfile.CleanTemps(b.o.CacheDir); err != nil {
+		return err
+	}
+	if _, err := os.Lstat(b.cache.markerPath()); err != nil {
+		return nil
+	}
+	b.o.Log.Info("the previous build did not finish; removing its temporary files")
+	dirs := map[string]bool{b.o.OutDir: true}
+	for p := range b.old.Outputs {
+		dirs[filepath.Join(b.o.OutDir, filepath.FromSlash(path.Dir(p)))] = true
+	}
+	for _, s := range b.dag.stages {
+		for _, p := range s.Publish {
+			dirs[filepath.Join(b.o.OutDir, filepath.FromSlash(path.Dir(path.Clean(p))))] = true
+		}
+	}
+	for d := range dirs {
+		removed, err := atomicfile.CleanTemps(d)
+		if err != nil {
+			return err
+		}
+		for _, r := range removed {
+			b.o.Log.Debug("removed leftover temporary file", "path", r)
+		}
+	}
+	return nil
+}
+
+// markWrite records that the build is about to write files, creating the
+// marker that tells the next build to clean up if this one is killed.
+func (b *builder) markWrite() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.wrote {
+		return nil
+	}
+	if err := atomicfile.WriteFile(b.cache.markerPath(), []byte("a build is writing files; if no build is running, the next one cleans up\n"), 0o644); err != nil {
+		return err
+	}
+	b.wrote = true
+	return nil
+}
+
+// run schedules the selected stages: a coordinator (this goroutine) hands
+// ready stages to Jobs workers and decides the fate of stages whose
+// dependencies failed; workers report completion on done.
+func (b *builder) run(ctx context.Context) {
+	ready := make(chan *node, b.selected)
+	done := make(chan *node, b.selected)
+	var wg sync.WaitGroup
+	for range b.o.Jobs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := range ready {
+				if !b.work(ctx, n, done) {
+					done <- n
+				}
+			}
+		}()
+	}
+	var finished []*node // decided without running
+	dispatch := func(n *node) {
+		if status, reason := b.blocked(ctx, n); status != "" {
+			n.rep.Status = status
+			n.rep.Reasons = []string{reason}
+			finished = append(finished, n)
+			return
+		}
+		ready <- n
+	}
+	for _, n := range b.nodes {
+		if n.selected && n.pending == 0 {
+			dispatch(n)
+		}
+	}
+	for remaining := b.selected; remaining > 0; remaining-- {
+		var n *node
+		if k := len(finished); k > 0 {
+			n, finished = finished[k-1], finished[:k-1]
+		} else {
+			n = <-done
+		}
+		n.mu.Lock()
+		rep := n.rep
+		n.mu.Unlock()
+		if rep.Status == StatusFailed && !b.o.KeepGoing && !b.readOnly {
+			id := n.st.ID
+			b.stopped.CompareAndSwap(nil, &id)
+		}
+		b.prog.stageDone(rep)
+		for _, d := range n.dependents {
+			if !d.selected {
+				continue
+			}
+			d.pending--
+			if d.pending == 0 {
+				dispatch(d)
+			}
+		}
+	}
+	close(ready)
+	wg.Wait()
+}
+
+// blocked decides, for a stage whose dependencies have all finished,
+// whether it cannot run: a dependency failed or was skipped (skipped), a
+// dependency would be rebuilt or is stale (so its outputs are unknown),
+// the build was interrupted, or it stopped after a failure.
+func (b *builder) blocked(ctx context.Context, n *node) (Status, string) {
+	var unknown *node
+	for _, d := range n.deps {
+		switch d.status() {
+		case StatusFailed:
+			return StatusSkipped, fmt.Sprintf("dependency %s failed", d.st.ID)
+		case StatusSkipped, StatusInterrupted:
+			return StatusSkipped, fmt.Sprintf("dependency %s was not built", d.st.ID)
+		case StatusWouldBuild, StatusStale:
+			// A stale stage whose key is cached (only its published
+			// file is off) still has known outputs.
+			d.mu.Lock()
+			known := d.outputs != nil
+			d.mu.Unlock()
+			if unknown == nil && !known {
+				unknown = d
+			}
+		}
+	}
+	if unknown != nil {
+		if b.o.Check {
+			return StatusStale, fmt.Sprintf("dependency %s is stale", unknown.st.ID)
+		}
+		return StatusWouldBuild, fmt.Sprintf("dependency %s would be rebuilt", unknown.st.ID)
+	}
+	if ctx.Err() != nil {
+		return StatusSkipped, "not started: the build was interrupted"
+	}
+	if id := b.stopped.Load(); id != nil {
+		return StatusSkipped, fmt.Sprintf("not started: the build stopped after %s failed (--keep-going builds everything that does not depend on it)", *id)
+	}
+	return "", ""
+}
+
+// switchSlot moves the caller from the executor slot it holds (*held, nil
+// for none) to want (nil to release), waiting for a free slot. It fails
+// only when ctx is cancelled, leaving *held nil.
+func (b *builder) switchSlot(ctx context.Context, held *chan struct{}, want chan struct{}) error {
+	if *held == want {
+		return nil
+	}
+	if *held != nil {
+		<-*held
+		*held = nil
+	}
+	if want == nil {
+		return nil
+	}
+	select {
+	case want <- struct{}{}:
+		*held = want
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// slotFor returns the limit stage n runs under.
+func (b *builder) slotFor(n *node) chan struct{} {
+	if n.st.Resource == Accelerator {
+		return b.accel[deviceName(n.st.Device)]
+	}
+	return b.cpu
+}
+
+// keyLock returns the mutex that makes stages with equal keys run once.
+func (b *builder) keyLock(key string) *sync.Mutex {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	m := b.keyLocks[key]
+	if m == nil {
+		m = &sync.Mutex{}
+		b.keyLocks[key] = m
+	}
+	return m
+}
+
+// setResult records a finished stage's status and error.
+func (n *node) fail(status Status, err error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.rep.Status = status
+	n.rep.Error = &StageError{Message: err.Error(), Where: n.st.Where}
+}
+
+// report assembles the build report.
+func (b *builder) report(started time.Time) *Report {
+	rep := &Report{
+		Mode:     b.o.mode(),
+		Root:     b.o.Root,
+		OutDir:   b.o.OutDir,
+		CacheDir: b.o.CacheDir,
+		Started:  started,
+		Totals:   map[Status]int{},
+		Stages:   make([]StageReport, 0, b.selected),
+	}
+	for _, n := range b.nodes {
+		if !n.selected {
+			continue
+		}
+		n.mu.Lock()
+		sr := n.rep
+		n.mu.Unlock()
+		rep.Stages = append(rep.Stages, sr)
+		rep.Totals[sr.Status]++
+	}
+	rep.Orphans = b.orphans()
+	rep.Duration = Duration(time.Since(started))
+	return rep
+}
+
+// orphans lists outputs an earlier build published that no stage
+// publishes any more and that still exist.
+func (b *builder) orphans() []string {
+	current := b.publishedPaths()
+	var out []string
+	for _, p := range sortedKeys(b.old.Outputs) {
+		if current[p] {
+			continue
+		}
+		if _, err := os.Lstat(filepath.Join(b.o.OutDir, filepath.FromSlash(p))); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// publishedPaths is the set of paths any stage publishes.
+func (b *builder) publishedPaths() map[string]bool {
+	m := map[string]bool{}
+	for _, s := range b.dag.stages {
+		for _, p := range s.Publish {
+			m[path.Clean(p)] = true
+		}
+	}
+	return m
+}
+
+// finish makes everything written durable, then saves the build state if
+// it changed and removes the unfinished-build marker.
+func (b *builder) finish() error {
+	if b.wrote {
+		// One flush of each file system instead of one per file; the
+		// state that vouches for the files is written only after it.
+		for _, dir := range []string{b.o.CacheDir, b.o.OutDir} {
+			if err := atomicfile.SyncFS(dir); err != nil && !isNotExist(err) {
+				return err
+			}
+		}
+	}
+	st, dirty := b.newState()
+	if dirty {
+		if err := st.save(b.o.CacheDir); err != nil {
+			return err
+		}
+	}
+	if b.wrote {
+		if err := os.Remove(b.cache.markerPath()); err != nil && !isNotExist(err) {
+			return fmt.Errorf("remove %s: %w", b.cache.markerPath(), err)
+		}
+	}
+	return nil
+}
+
+// newState merges this build's results into the previous state, dropping
+// entries for stages, files and outputs that no longer exist. It reports
+// whether anything changed.
+func (b *builder) newState() (*buildState, bool) {
+	st := newState()
+	dirty := false
+	files := map[string]bool{}
+	for _, n := range b.nodes {
+		id := n.st.ID
+		for _, f := range n.st.Files {
+			files[path.Clean(f)] = true
+		}
+		n.mu.Lock()
+		status, key, outs, notes := n.rep.Status, n.key, n.outputs, n.notes
+		n.mu.Unlock()
+		if n.selected && (status == StatusBuilt || status == StatusCached) && outs != nil {
+			ss := &stageState{Key: key, Outputs: outs, Notes: notes}
+			if prev := b.old.Stages[id]; prev == nil || !prev.equal(ss) {
+				dirty = true
+			}
+			st.Stages[id] = ss
+		} else if prev := b.old.Stages[id]; prev != nil {
+			st.Stages[id] = prev
+		}
+	}
+	if len(st.Stages) != len(b.old.Stages) {
+		dirty = true
+	}
+
+	for f := range files {
+		if h := b.files[f]; h != nil && h.err == nil && h.rec.SHA256 != "" {
+			st.Files[f] = h.rec
+			if b.old.Files[f] != h.rec {
+				dirty = true
+			}
+		} else if rec, ok := b.old.Files[f]; ok {
+			st.Files[f] = rec
+		}
+	}
+	if len(st.Files) != len(b.old.Files) {
+		dirty = true
+	}
+
+	current := b.publishedPaths()
+	for p, rec := range b.old.Outputs {
+		if !current[p] {
+			// An orphan: keep tracking it while it exists, so clean
+			// can remove it.
+			if _, err := os.Lstat(filepath.Join(b.o.OutDir, filepath.FromSlash(p))); err != nil {
+				dirty = true
+				continue
+			}
+		}
+		st.Outputs[p] = rec
+	}
+	for p, rec := range b.outputs {
+		if st.Outputs[p] != rec {
+			dirty = true
+		}
+		st.Outputs[p] = rec
+	}
+
+	// Keep verified-stat records only for blobs some stage still names.
+	live := map[string]bool{}
+	for _, s := range st.Stages {
+		for _, ref := range s.Outputs {
+			live[ref.SHA256] = true
+		}
+	}
+	for sha, rec := range b.old.Blobs {
+		if live[sha] {
+			st.Blobs[sha] = rec
+		}
+	}
+	for sha, rec := range b.blobs {
+		if live[sha] {
+			if st.Blobs[sha] != rec {
+				dirty = true
+			}
+			st.Blobs[sha] = rec
+		}
+	}
+	if len(st.Blobs) != len(b.old.Blobs) {
+		dirty = true
+	}
+	return st, dirty
+}
+
+// joinNames lists names for messages.
+func joinNames(names []string) string {
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ", ")
+}

@@ -1,0 +1,158 @@
+package pipeline
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// The cache folder holds:
+//
+//	cas/<2 hex>/<sha256>   blobs: output files named by their content hash (read-only)
+//	ac/<2 hex>/<key>       action records: a stage key's outputs (JSON)
+//	tmp/                   stage outputs being written; emptied at the start of each build
+//	state.json             build state (see buildState)
+//	lock                   the project lock (flock), with the holder's pid
+//	build.incomplete       present while a build that wrote files has not finished
+//
+// Blobs and records are written to tmp/ and renamed into place, so a
+// reader never sees a partial one; they are verified when read, so a
+// damaged one is discarded and rebuilt rather than served.
+
+// actionFormat versions action records.
+const actionFormat = 1
+
+// actionRecord is the result of running a stage with a given key.
+type actionRecord struct {
+	Format int    `json:"format"`
+	Key    string `json:"key"`
+	// Stage is the stage that produced it (informational: any stage with
+	// the same key may use it).
+	Stage    string             `json:"stage"`
+	Parts    keyParts           `json:"parts"`
+	Outputs  map[string]blobRef `json:"outputs"`
+	Notes    map[string]string  `json:"notes,omitempty"`
+	Created  time.Time          `json:"created"`
+	Duration Duration           `json:"duration_ms"`
+}
+
+// errCorrupt marks a damaged or missing cache entry: the caller discards
+// it and rebuilds.
+var errCorrupt = errors.New("corrupt cache entry")
+
+// corruptError says which entry is damaged and how.
+type corruptError struct {
+	path string
+	why  string
+}
+
+func (e *corruptError) Error() string {
+	return fmt.Sprintf("cache entry %s is damaged (%s)", e.path, e.why)
+}
+
+func (e *corruptError) Is(target error) bool { return target == errCorrupt }
+
+// cache is the content-addressed store in a folder.
+type cache struct {
+	dir string
+}
+
+func (c cache) blobPath(sha string) string {
+	return filepath.Join(c.dir, "cas", sha[:2], sha)
+}
+
+func (c cache) actionPath(key string) string {
+	return filepath.Join(c.dir, "ac", key[:2], key)
+}
+
+func (c cache) tmpDir() string { return filepath.Join(c.dir, "tmp") }
+
+func (c cache) markerPath() string { return filepath.Join(c.dir, "build.incomplete") }
+
+// hasAction reports whether an action record exists for key (without
+// reading it).
+func (c cache) hasAction(key string) bool {
+	fi, err := os.Lstat(c.actionPath(key))
+	return err == nil && fi.Mode().IsRegular()
+}
+
+// readAction reads and checks the action record for key. A missing record
+// gives an error wrapping fs.ErrNotExist; a damaged one, errCorrupt.
+func (c cache) readAction(key string) (*actionRecord, error) {
+	p := c.actionPath(key)
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return nil, err
+	}
+	var rec actionRecord
+	if err := json.Unmarshal(data, &rec); err != nil {
+		return nil, &corruptError{p, "not valid JSON: " + err.Error()}
+	}
+	if rec.Format != actionFormat || rec.Key != key {
+		return nil, &corruptError{p, "wrong format or key"}
+	}
+	for name, b := range rec.Outputs {
+		if !isHash(b.SHA256) || b.Size < 0 {
+			return nil, &corruptError{p, fmt.Sprintf("bad hash for output %q", name)}
+		}
+	}
+	return &rec, nil
+}
+
+// writeAction stores rec atomically: written in tmp/, renamed into ac/.
+// The blobs it names must already be in place.
+func (c cache) writeAction(rec *actionRecord) error {
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("encode cache record: %w", err)
+	}
+	dst := c.actionPath(rec.Key)
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return fmt.Errorf("create cache folder: %w", err)
+	}
+	f, err := os.CreateTemp(c.tmpDir(), "ac-")
+	if err != nil {
+		return fmt.Errorf("create cache record: %w", err)
+	}
+	_, werr := f.Write(data)
+	cerr := f.Close()
+	if werr != nil || cerr != nil {
+		os.Remove(f.Name())
+		return fmt.Errorf("write cache record %s: %w", dst, errors.Join(werr, cerr))
+	}
+	if err := os.Rename(f.Name(), dst); err != nil {
+		os.Remove(f.Name())
+		return fmt.Errorf("store cache record %s: %w", dst, err)
+	}
+	return nil
+}
+
+// removeAction discards the record for key.
+func (c cache) removeAction(key string) {
+	os.Remove(c.actionPath(key))
+}
+
+// hashFile returns the hex sha256 and size of the file at path.
+func hashFile(path string) (string, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", 0, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return "", n, fmt.Errorf("read %s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), n, nil
+}
+
+// isNotExist reports whether err means a file is missing.
+func isNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }

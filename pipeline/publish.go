@@ -1,0 +1,158 @@
+package pipeline
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"time"
+
+	"github.com/kiln-dev/kiln/internal/atomicfile"
+	"github.com/kiln-dev/kiln/internal/safepath"
+)
+
+// cleanRel normalises a published path as written in a stage.
+func cleanRel(p string) string { return path.Clean(p) }
+
+// publish materialises n's published outputs from the blob store into the
+// output folder. Outputs that are already there (by stat record, else by
+// hash) are not touched. It returns reasons for outputs it restored; a
+// damaged blob gives an error wrapping errCorrupt.
+func (b *builder) publish(ctx context.Context, n *node, outs map[string]blobRef) ([]string, error) {
+	var restored []string
+	for _, name := range sortedKeys(n.st.Publish) {
+		rel := cleanRel(n.st.Publish[name])
+		ref, ok := outs[name]
+		if !ok {
+			return restored, fmt.Errorf("stage has no output %q to publish at %s (it has: %s); this is a bug in the %s stage", name, rel, joinNames(sortedKeys(outs)), n.st.Kind)
+		}
+		current, what := b.outputCurrent(n, rel, name, ref)
+		if current {
+			continue
+		}
+		if err := b.writeOutput(ctx, n, rel, name, ref); err != nil {
+			return restored, err
+		}
+		if what != "missing" || b.old.Stages[n.st.ID] != nil {
+			n.log.Info("restored output from the cache", "path", rel, "was", what)
+		}
+		restored = append(restored, fmt.Sprintf("output %s %s; restored from the cache", rel, what))
+	}
+	return restored, nil
+}
+
+// outputCurrent reports whether the published file at rel already holds
+// ref, and if not, what is wrong with it ("missing", "modified outside
+// kiln", ...). It hashes the file only when its stat does not match the
+// record of the build that wrote it.
+func (b *builder) outputCurrent(n *node, rel, name string, ref blobRef) (bool, string) {
+	abs := filepath.Join(b.o.OutDir, filepath.FromSlash(rel))
+	now := time.Now()
+	fi, cur, err := statFile(abs, false)
+	if err != nil {
+		if isNotExist(err) {
+			return false, "missing"
+		}
+		return false, "unreadable (" + err.Error() + ")"
+	}
+	if !fi.Mode().IsRegular() {
+		return false, "is not a regular file"
+	}
+	record := func(rec statRecord) {
+		if b.readOnly {
+			return
+		}
+		b.mu.Lock()
+		b.outputs[rel] = outputRecord{Stage: n.st.ID, Name: name, statRecord: rec}
+		b.mu.Unlock()
+	}
+	if old, ok := b.old.Outputs[rel]; ok && old.SHA256 == ref.SHA256 && old.unchanged(cur) {
+		if old.Stage != n.st.ID || old.Name != name {
+			record(old.statRecord)
+		}
+		return true, ""
+	}
+	if cur.Size != ref.Size {
+		return false, "modified outside kiln"
+	}
+	sha, _, err := hashFile(abs)
+	if err != nil {
+		return false, "unreadable (" + err.Error() + ")"
+	}
+	if sha != ref.SHA256 {
+		return false, "modified outside kiln"
+	}
+	record(trustAt(cur, sha, now))
+	return true, ""
+}
+
+// ctxReader stops a copy when ctx is cancelled.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+// writeOutput copies blob ref to rel in the output folder atomically,
+// hashing as it copies: a blob that does not match its hash is removed
+// from the cache and nothing is written (errCorrupt).
+func (b *builder) writeOutput(ctx context.Context, n *node, rel, name string, ref blobRef) error {
+	dst, err := safepath.Join(b.o.OutDir, rel)
+	if err != nil {
+		return fmt.Errorf("publish output %s: %w", name, err)
+	}
+	if err := b.markWrite(); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return fmt.Errorf("publish %s: create its folder: %w", rel, err)
+	}
+	if fi, err := os.Lstat(dst); err == nil && fi.IsDir() {
+		return fmt.Errorf("publish %s: %s is a folder; remove it or choose another output path", rel, dst)
+	}
+	src := b.cache.blobPath(ref.SHA256)
+	in, err := os.Open(src)
+	if err != nil {
+		if isNotExist(err) {
+			return &corruptError{src, "missing"}
+		}
+		return fmt.Errorf("publish %s: read cache: %w", rel, err)
+	}
+	defer in.Close()
+	out, err := atomicfile.Create(dst)
+	if err != nil {
+		return fmt.Errorf("publish %s: %w", rel, err)
+	}
+	defer out.Abort()
+	h := sha256.New()
+	size, err := io.Copy(io.MultiWriter(out, h), ctxReader{ctx, in})
+	if err != nil {
+		return fmt.Errorf("publish %s: %w", rel, err)
+	}
+	if size != ref.Size || hex.EncodeToString(h.Sum(nil)) != ref.SHA256 {
+		in.Close()
+		os.Remove(src)
+		return &corruptError{src, "content does not match its hash"}
+	}
+	now := time.Now()
+	// The build flushes the file system once at the end (see finish).
+	if err := out.CommitNoSync(); err != nil {
+		return fmt.Errorf("publish %s: %w", rel, err)
+	}
+	if _, cur, err := statFile(dst, false); err == nil {
+		b.mu.Lock()
+		b.outputs[rel] = outputRecord{Stage: n.st.ID, Name: name, statRecord: trustAt(cur, ref.SHA256, now)}
+		b.mu.Unlock()
+	}
+	return nil
+}

@@ -1,0 +1,188 @@
+package pipeline
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"maps"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/kiln-dev/kiln/internal/atomicfile"
+)
+
+// stateFormat versions the state file; a state file of another format is
+// ignored (everything is re-verified by hashing, nothing is lost).
+const stateFormat = 1
+
+// stateFile is the build state's name inside the cache folder.
+const stateFile = "state.json"
+
+// buildState is what kiln remembers between builds to avoid work: the last
+// key and outputs of each stage (for --explain and for dependents' keys),
+// a stat cache of source files, published outputs and verified blobs (so
+// an unchanged file is never re-hashed), and which outputs kiln wrote (for
+// clean). It is only an accelerator: deleting it costs re-hashing, never
+// correctness, because a record is trusted only when the file's size,
+// modification time, change time and inode all still match.
+type buildState struct {
+	Format  int                     `json:"format"`
+	Stages  map[string]*stageState  `json:"stages"`
+	Files   map[string]statRecord   `json:"files"`
+	Outputs map[string]outputRecord `json:"outputs"`
+	Blobs   map[string]statRecord   `json:"blobs"`
+}
+
+// stageState is the last successful result of a stage.
+type stageState struct {
+	Key     string             `json:"key"`
+	Outputs map[string]blobRef `json:"outputs"`
+	Notes   map[string]string  `json:"notes,omitempty"`
+}
+
+func (s *stageState) equal(o *stageState) bool {
+	return s.Key == o.Key && maps.Equal(s.Outputs, o.Outputs) && maps.Equal(s.Notes, o.Notes)
+}
+
+// blobRef names a blob in the content-addressed store.
+type blobRef struct {
+	SHA256 string `json:"sha256"`
+	Size   int64  `json:"size"`
+}
+
+// statRecord is a file's identity at the time its content hash was
+// computed. Size -1 marks a record that must not be trusted (the file
+// changed too recently for its timestamps to prove anything).
+type statRecord struct {
+	Size   int64  `json:"size"`
+	Mtime  int64  `json:"mtime"`
+	Ctime  int64  `json:"ctime,omitempty"`
+	Ino    uint64 `json:"ino,omitempty"`
+	SHA256 string `json:"sha256,omitempty"`
+}
+
+// outputRecord is a published output file.
+type outputRecord struct {
+	Stage string `json:"stage"`
+	Name  string `json:"name"`
+	statRecord
+}
+
+// unchanged reports whether cur (a fresh stat, without hash) shows the
+// same file as the trusted record r.
+func (r statRecord) unchanged(cur statRecord) bool {
+	return r.Size >= 0 && r.Size == cur.Size && r.Mtime == cur.Mtime && r.Ctime == cur.Ctime && r.Ino == cur.Ino
+}
+
+// racyWindow returns how long after a file's modification its timestamps
+// cannot yet prove it unchanged: file systems stamp times from a coarse
+// clock (a scheduler tick on Linux, a second or two on some), so a second
+// write within the same tick leaves the time unchanged. Times without a
+// sub-second part suggest a coarse file system.
+func racyWindow(mtime int64) time.Duration {
+	if mtime%int64(time.Second) == 0 {
+		return 2 * time.Second
+	}
+	return 50 * time.Millisecond
+}
+
+// trustAt returns cur with hash sha, marked untrusted if the file was
+// modified within the racy window before now (the time of the stat).
+func trustAt(cur statRecord, sha string, now time.Time) statRecord {
+	cur.SHA256 = sha
+	if now.UnixNano()-cur.Mtime < int64(racyWindow(cur.Mtime)) {
+		cur.Size = -1
+	}
+	return cur
+}
+
+// statFile stats path (following symlinks when follow is set).
+func statFile(path string, follow bool) (fs.FileInfo, statRecord, error) {
+	var fi fs.FileInfo
+	var err error
+	if follow {
+		fi, err = os.Stat(path)
+	} else {
+		fi, err = os.Lstat(path)
+	}
+	if err != nil {
+		return nil, statRecord{}, err
+	}
+	return fi, statOf(fi), nil
+}
+
+func newState() *buildState {
+	return &buildState{
+		Format:  stateFormat,
+		Stages:  map[string]*stageState{},
+		Files:   map[string]statRecord{},
+		Outputs: map[string]outputRecord{},
+		Blobs:   map[string]statRecord{},
+	}
+}
+
+// loadState reads the state file; a missing, unreadable or foreign one
+// gives an empty state (with a warning when it existed).
+func loadState(cacheDir string, log *slog.Logger) *buildState {
+	p := filepath.Join(cacheDir, stateFile)
+	data, err := os.ReadFile(p)
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			log.Warn("cannot read build state; files will be re-hashed", "path", p, "err", err)
+		}
+		return newState()
+	}
+	st := newState()
+	if err := json.Unmarshal(data, st); err != nil || st.Format != stateFormat {
+		log.Warn("ignoring unreadable build state; files will be re-hashed", "path", p, "err", err)
+		return newState()
+	}
+	if st.Stages == nil {
+		st.Stages = map[string]*stageState{}
+	}
+	for id, s := range st.Stages {
+		if s == nil || !isHash(s.Key) {
+			delete(st.Stages, id)
+		}
+	}
+	if st.Files == nil {
+		st.Files = map[string]statRecord{}
+	}
+	if st.Outputs == nil {
+		st.Outputs = map[string]outputRecord{}
+	}
+	if st.Blobs == nil {
+		st.Blobs = map[string]statRecord{}
+	}
+	return st
+}
+
+// save writes the state file atomically (and durably).
+func (s *buildState) save(cacheDir string) error {
+	data, err := json.Marshal(s)
+	if err != nil {
+		return fmt.Errorf("encode build state: %w", err)
+	}
+	p := filepath.Join(cacheDir, stateFile)
+	if err := atomicfile.WriteFile(p, data, 0o644); err != nil {
+		return fmt.Errorf("save build state: %w", err)
+	}
+	return nil
+}
+
+// isHash reports whether s is a lower-case hex sha256.
+func isHash(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
