@@ -172,8 +172,10 @@ func yamlError(file string, data []byte, err error) *Error {
 		line, _ := strconv.Atoi(m[1])
 		e := &Error{Pos: Pos{File: file, Line: line}, Msg: "invalid YAML: " + m[2]}
 		lines := bytes.Split(data, []byte("\n"))
-		if line >= 1 && line <= len(lines) && bytes.ContainsRune(lines[line-1], '\t') {
-			e.Hint = "YAML indentation must use spaces, not tabs"
+		for _, l := range []int{line - 1, line} { // the parser may name the line before
+			if !strings.Contains(m[2], "tab") && l >= 0 && l < len(lines) && bytes.ContainsRune(lines[l], '\t') {
+				e.Hint = "YAML indentation must use spaces, not tabs"
+			}
 		}
 		return e
 	}
@@ -208,6 +210,44 @@ func (d *decoder) prewalk(root *yaml.Node) bool {
 		}
 	}
 	d.budget = 5*count + aliasAllowance
+	// Expanded size, aliases followed, memoised per node: linear in the
+	// file, and it finds a billion laughs wherever it sits, even under a
+	// key nothing reads.
+	memo := map[*yaml.Node]int{}
+	var size func(n *yaml.Node) int
+	size = func(n *yaml.Node) int {
+		if v, ok := memo[n]; ok {
+			return v
+		}
+		memo[n] = d.budget + 1 // a cycle (the parser refuses them) counts as too big
+		total := 1
+		if n.Kind == yaml.AliasNode && n.Alias != nil {
+			total += size(n.Alias)
+		}
+		for _, c := range n.Content {
+			total += size(c)
+			if total > d.budget {
+				if !d.bombed && c.Kind == yaml.AliasNode {
+					// Point at the alias whose expansion broke the budget.
+					d.bombed = true
+					d.add(d.pos(c), "", fmt.Sprintf("YAML aliases expand to more than %d nodes", d.budget), `this looks like a "billion laughs" alias bomb; use fewer or smaller aliases`)
+				}
+				break
+			}
+		}
+		if total > d.budget {
+			total = d.budget + 1
+		}
+		memo[n] = total
+		return total
+	}
+	if size(root) > d.budget {
+		if !d.bombed {
+			d.bombed = true
+			d.add(d.pos(root), "", fmt.Sprintf("YAML aliases expand to more than %d nodes", d.budget), `this looks like a "billion laughs" alias bomb; use fewer or smaller aliases`)
+		}
+		return false
+	}
 	return true
 }
 
@@ -232,7 +272,7 @@ func (d *decoder) enter(n *yaml.Node) (*yaml.Node, bool) {
 		if !pos.IsValid() {
 			pos = d.pos(n)
 		}
-		d.add(pos, "", fmt.Sprintf("YAML aliases expand to more than %d nodes", d.budget), `this looks like an alias bomb ("billion laughs"); use fewer or smaller aliases`)
+		d.add(pos, "", fmt.Sprintf("YAML aliases expand to more than %d nodes", d.budget), `this looks like a "billion laughs" alias bomb; use fewer or smaller aliases`)
 		return nil, alias
 	}
 	return n, alias
@@ -312,6 +352,8 @@ func (d *decoder) typeError(s *spec, n *yaml.Node, path string) {
 		hint = s.nullHint
 	case s.kind == kString && n.Kind == yaml.ScalarNode && (tag == "!!int" || tag == "!!float" || tag == "!!bool" || tag == "!!timestamp"):
 		hint = "quote it: " + quote(n.Value)
+	case s.kind == kList && n.Kind == yaml.ScalarNode && tag != "!!null":
+		hint = "write a list: [" + n.Value + "]"
 	}
 	d.add(d.pos(n), path, fmt.Sprintf("expected %s, got %s", s.what(), describe(n)), hint)
 }
@@ -404,6 +446,9 @@ func (d *decoder) decodeObject(s *spec, n *yaml.Node, path string) *value {
 			return nil
 		}
 		name := p.key.Value
+		if s.extensions && strings.HasPrefix(name, "x-") {
+			continue // free-form: a place for anchors (x-base: &base {...})
+		}
 		f := s.field(name)
 		if f == nil {
 			d.unknownField(s, name, d.pos(p.key), join(path, name))
@@ -434,6 +479,9 @@ func (d *decoder) unknownField(s *spec, name string, pos Pos, path string) {
 		hint = h
 	} else {
 		hint = "expected one of: " + joinNames(names)
+		if s.extensions {
+			hint += `; keys starting with "x-" are free, e.g. for anchors`
+		}
 	}
 	d.add(pos, path, fmt.Sprintf("unknown field %s", quote(name)), hint)
 }
@@ -457,7 +505,13 @@ func (d *decoder) decodeList(s *spec, n *yaml.Node, path string) *value {
 			items = append(items, v)
 		}
 		if !ok {
-			return nil
+			// Keep the good items of a plain list (include:, exemplars:)
+			// so references in them are still checked; a list that
+			// converts to something else (a size) is dropped.
+			if s.post != nil || s.minItems > 1 {
+				return nil
+			}
+			return &value{pos: pos, v: items}
 		}
 	default:
 		d.typeError(s, n, path)
@@ -535,6 +589,11 @@ func (s *spec) accepts(n *yaml.Node) bool {
 
 func (d *decoder) decodeAnyOf(s *spec, n *yaml.Node, path string) *value {
 	for _, alt := range s.alts {
+		if alt.kind == kEnum && alt.accepts(n) && !contains(alt.enum, n.Value) {
+			// metallic: shiny: say "a number or "map"", not just ""map"".
+			d.add(d.pos(n), path, fmt.Sprintf("expected %s, got %s", s.what(), describe(n)), didYouMean(n.Value, alt.enum))
+			return nil
+		}
 		if alt.accepts(n) {
 			return d.decode(alt, n, path)
 		}

@@ -133,6 +133,10 @@ type readError struct {
 // larger than max bytes (and while reading, should it grow).
 func readLimited(fsys fs.FS, name string, max int64) ([]byte, *readError) {
 	tooBig := func(n string) *readError {
+		if name == ConfigFile {
+			return &readError{Error: &Error{Pos: Pos{File: name}, Msg: fmt.Sprintf("file is %s bytes, more than %d", n, max),
+				Hint: "kiln.yaml is read before its own limits apply; keep it small and put assets in manifests"}}
+		}
 		return &readError{Error: &Error{Pos: Pos{File: name}, Msg: fmt.Sprintf("file is %s bytes, more than limits.max_manifest_bytes (%d)", n, max),
 			Hint: "split it into several manifests, or raise limits.max_manifest_bytes in kiln.yaml"}}
 	}
@@ -207,7 +211,7 @@ func parseConfig(sp *specs, data []byte) (cfg *Config, errs ErrorList, ok bool) 
 		return nil, ErrorList{e}, false
 	}
 	if root == nil {
-		return nil, ErrorList{{Pos: Pos{File: ConfigFile, Line: 1, Col: 1}, Field: "version", Msg: `missing required field "version"`, Hint: `add "version: 1" at the top`}}, false
+		return nil, ErrorList{{Pos: Pos{File: ConfigFile, Line: 1, Col: 1}, Msg: `missing required field "version"`, Hint: `add "version: 1" at the top`}}, false
 	}
 	if !d.prewalk(root) || !checkVersion(d, root) {
 		return nil, d.errs, false
@@ -278,7 +282,7 @@ func parseManifest(sp *specs, cfg *Config, name string, data []byte) (*fileDecl,
 		return nil, ErrorList{e}
 	}
 	if root == nil {
-		return nil, ErrorList{{Pos: Pos{File: name, Line: 1, Col: 1}, Field: "version", Msg: `missing required field "version"`, Hint: `add "version: 1" at the top`}}
+		return nil, ErrorList{{Pos: Pos{File: name, Line: 1, Col: 1}, Msg: `missing required field "version"`, Hint: `add "version: 1" at the top`}}
 	}
 	if !d.prewalk(root) || !checkVersion(d, root) {
 		return nil, d.errs

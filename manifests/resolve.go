@@ -188,6 +188,7 @@ type refUse struct {
 	ref   *TexRef
 	field string // e.g. "materials[0].normal"
 	def   string // map a texture asset gives when ref names none ("" = orm or ao)
+	also  *TexRef // a second slot set by the same field (orm), resolved alike
 }
 
 func (r *resolver) add(pos Pos, field, msg, hint string) {
@@ -296,7 +297,7 @@ func (r *resolver) asset(f *fileDecl, path string, o *object) *Asset {
 		r.add(o.keyPos["pick"], join(path, "pick"), "pick applies only with from:", "remove it, or set from: ASSET_ID")
 	}
 	if a.From != "" && a.From == a.ID {
-		r.add(a.At("from"), join(path, "from"), "from: names the asset itself", "name another asset")
+		r.add(a.At("from"), join(path, "from"), "an asset cannot be made from itself", "name another asset")
 	}
 
 	switch kind {
@@ -371,7 +372,7 @@ func (r *resolver) asset(f *fileDecl, path string, o *object) *Asset {
 		}
 		a.Concept = opts
 	}
-	if mo := o.sub("material"); mo != nil || o.has("material") {
+	if mo := o.sub("material"); kind == KindTexture && (mo != nil || o.has("material")) {
 		if mo == nil {
 			mo = newObject(o.keyPos["material"])
 		}
@@ -434,9 +435,9 @@ func (r *resolver) material(f *fileDecl, path string, o *object, owner *Asset) *
 	mat.Occlusion = slot("occlusion", "")
 	mat.Emissive = slot("emissive", MapAlbedo)
 	if orm := b.texRef("orm"); orm != nil {
-		mr, oc := *orm, *orm
-		mat.MetallicRoughness, mat.Occlusion = &mr, &oc
-		r.refs = append(r.refs, refUse{ref: &mr, field: join(path, "orm"), def: MapORM}, refUse{ref: &oc, field: join(path, "orm"), def: MapORM})
+		oc := *orm
+		mat.MetallicRoughness, mat.Occlusion = orm, &oc
+		r.refs = append(r.refs, refUse{ref: orm, also: &oc, field: join(path, "orm"), def: MapORM})
 	}
 	if owner != nil {
 		// The texture's own maps fill the slots the block leaves empty.
@@ -678,6 +679,9 @@ func (r *resolver) crossCheck() {
 			if ref.Map != "" {
 				r.add(ref.Pos, u.field, fmt.Sprintf("map %q needs a texture asset, but %q is kind %s", ref.Map, src.ID, src.Kind), "remove map:")
 			}
+		}
+		if u.also != nil {
+			u.also.Map = ref.Map
 		}
 	}
 }

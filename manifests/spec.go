@@ -38,6 +38,9 @@ type spec struct {
 	// Objects.
 	fields  []*field
 	aliases map[string]string // common wrong field names -> right one
+	// extensions lets keys starting with "x-" hold anything (ignored),
+	// the conventional home of YAML anchors.
+	extensions bool
 	check   func(d *decoder, path string, o *object)
 	extra   func(schema map[string]any) // adds conditional rules to the schema
 
@@ -52,6 +55,7 @@ type spec struct {
 	pattern  string         // for strings
 	schemaX  map[string]any // merged into the generated schema
 	def      any            // documented default
+	defName  string         // render once under this name in "definitions"
 }
 
 type specKind int
@@ -231,6 +235,11 @@ func (s *spec) dflt(v any) *spec {
 	return s
 }
 
+func (s *spec) named(n string) *spec {
+	s.defName = n
+	return s
+}
+
 func (s *spec) onNull(hint string) *spec {
 	s.nullHint = hint
 	return s
@@ -253,6 +262,7 @@ func (s *spec) clone() *spec {
 func (s *spec) without(doc string, names ...string) *spec {
 	c := s.clone()
 	c.doc = doc
+	c.defName = ""
 	c.check = nil
 	c.extra = nil
 	c.fields = nil

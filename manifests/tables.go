@@ -2,7 +2,6 @@ package manifests
 
 import (
 	"fmt"
-	"math"
 	"strings"
 )
 
@@ -164,7 +163,7 @@ func texRefSpec(doc string) *spec {
 			fld("asset", idSpec("The asset id.")).req(""),
 			fld("map", enum("Which map of a texture asset.", TextureMaps()...)),
 		),
-	).describe(`an asset id or {asset: ID, map: NAME}`).
+	).describe(`an asset id or {asset: ID, map: NAME}`).named("texture_ref").
 		with(func(d *decoder, p string, v *value) (any, bool) {
 			switch x := v.v.(type) {
 			case string:
@@ -251,7 +250,7 @@ func newSpecs() *specs {
 		fld("loop", boolean("Whether the animation loops.").dflt(true)),
 		fld("consistency", unit("How strongly frames stick to the reference frame (img2img strength, 0..1).").dflt(0.5)),
 		fld("background", enum("key: generate on key_color and key it out to transparency; keep: leave the background.", "key", "keep").dflt("key")),
-		fld("key_color", str("Background key colour, \"#rrggbb\" (quote it: # starts a YAML comment).").pat(colorPattern).dflt("#ff00ff").
+		fld("key_color", str("Background key colour, \"#rrggbb\" (quote it: # starts a YAML comment).").pat(colorPattern).dflt("#ff00ff").describe(`a colour like "#ff00ff"`).
 			onNull(`quote the colour, e.g. "#ff00ff": in YAML an unquoted # starts a comment`).with(colorPost)),
 		fld("key_threshold", unit("Colour distance below which a pixel is background (0..1).").dflt(0.15)),
 		fld("key_softness", unit("Width of the soft alpha edge above the threshold (0..1).").dflt(0.1)),
@@ -310,7 +309,7 @@ func newSpecs() *specs {
 			}
 		}
 	}
-	s.material = obj("A glTF 2.0 material built from assets.", materialFields...).checked(materialCheck)
+	s.material = obj("A glTF 2.0 material built from assets.", materialFields...).checked(materialCheck).named("material")
 	s.inlineMaterial = s.material.without("A glTF material for this texture; its maps fill the slots unless set here.", "id")
 	s.inlineMaterial.check = materialCheck
 
@@ -353,6 +352,9 @@ func newSpecs() *specs {
 		fld("heuristic", enum("MaxRects placement rule, or best (try all, keep the smallest).", AtlasHeuristics()...).dflt("best")),
 	)
 
+	for n, sp := range map[string]*spec{"texture": texture, "tileable": tileable, "pixel_art": pixelArt, "sprite": sprite, "hires": hires, "concept": concept, "image": image} {
+		sp.named(n)
+	}
 	gen := generatedKinds
 	s.asset = obj("An asset: one picture or set of pictures kiln builds.",
 		fld("id", idSpec("Unique, path-like id, e.g. \"dungeon/floor\"; outputs are named after it.")).req(idHint),
@@ -360,7 +362,7 @@ func newSpecs() *specs {
 		fld("prompt", promptSpec("What to generate.")).only(gen...),
 		fld("negative_prompt", promptSpec("What to avoid.")).only(gen...),
 		fld("model", modelRefSpec()).only(gen...),
-		fld("seed", integer("Random seed (default: derived from the id).").rng(0, math.MaxInt64)).only(gen...),
+		fld("seed", integer("Random seed (default: derived from the id).").atLeast(0)).only(gen...),
 		fld("steps", integer("Diffusion steps (default: the model's).").atLeast(1).lim("max_steps", maxSteps)).only(gen...),
 		fld("guidance", number("Classifier-free guidance scale (default: the model's).").atLeast(0)).only(gen...),
 		fld("scheduler", enum("Sampler (default: the model's).", "euler", "euler_a", "ddim", "dpmpp_2m", "lcm")).only(gen...),
@@ -378,6 +380,7 @@ func newSpecs() *specs {
 		fld("material", s.inlineMaterial).only(KindTexture),
 	)
 	s.asset.check = func(d *decoder, p string, o *object) { assetKindCheck(s.asset, d, p, o) }
+	s.asset.extra = assetSchemaRules(s.asset)
 	s.asset.aliases = map[string]string{"sprite_sheet": "sprite", "sprite-sheet": "sprite", "spritesheet": "sprite",
 		"concept_art": "concept", "concept-art": "concept", "source": "image", "negative": "negative_prompt"}
 
@@ -409,6 +412,7 @@ func newSpecs() *specs {
 		fld("atlases", list("Texture atlases packed from assets.", s.atlas)),
 		fld("materials", list("glTF materials built from assets.", s.material)),
 	)
+	s.manifest.extensions = true
 
 	modelEntry := anyOf("A model: a project-relative model folder, builtin:exemplar, or {path, kind}.",
 		str("").nonempty(""),
@@ -450,7 +454,7 @@ func newSpecs() *specs {
 				integer("").atLeast(0), str("").pat(bytesPattern)).describe(`a byte count or a size like "4GiB"`).
 				with(byteSizePost(0, 1<<50))),
 		)),
-		fld("defaults", &spec{kind: kRaw, doc: s.defaults.doc}),
+		fld("defaults", &spec{kind: kRaw, doc: s.defaults.doc, elem: s.defaults}),
 		fld("limits", obj("Resource limits.",
 			fld("max_image_size", integer("Largest image side.").rng(64, 65536).dflt(8192)),
 			fld("max_steps", integer("Most diffusion steps.").rng(1, 10000).dflt(150)),
@@ -468,6 +472,7 @@ func newSpecs() *specs {
 			fld("debounce", str("Quiet time before a rebuild, e.g. \"100ms\".").pat(durationPattern).dflt("100ms").with(durationPost)),
 		)),
 	)
+	s.config.extensions = true
 	return s
 }
 
