@@ -186,8 +186,8 @@ type resolver struct {
 // refUse is one material slot reference awaiting the whole project.
 type refUse struct {
 	ref   *TexRef
-	field string // e.g. "materials[0].normal"
-	def   string // map a texture asset gives when ref names none ("" = orm or ao)
+	field string  // e.g. "materials[0].normal"
+	def   string  // map a texture asset gives when ref names none ("" = orm or ao)
 	also  *TexRef // a second slot set by the same field (orm), resolved alike
 }
 

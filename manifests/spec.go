@@ -41,8 +41,8 @@ type spec struct {
 	// extensions lets keys starting with "x-" hold anything (ignored),
 	// the conventional home of YAML anchors.
 	extensions bool
-	check   func(d *decoder, path string, o *object)
-	extra   func(schema map[string]any) // adds conditional rules to the schema
+	check      func(d *decoder, path string, o *object)
+	extra      func(schema map[string]any) // adds conditional rules to the schema
 
 	// anyOf.
 	alts []*spec
