@@ -177,6 +177,7 @@ func Build(ctx context.Context, stages []Stage, o Options) (*Report, error) {
 		finishErr = b.finish()
 	}
 	rep := b.report(started)
+	rep.Interrupted = ctx.Err() != nil
 	b.prog.done(rep)
 
 	switch {
@@ -351,6 +352,9 @@ func (b *builder) recover() error {
 			b.o.Log.Debug("removed leftover temporary file", "path", r)
 		}
 	}
+	if err := os.Remove(b.cache.markerPath()); err != nil && !isNotExist(err) {
+		return fmt.Errorf("remove %s: %w", b.cache.markerPath(), err)
+	}
 	return nil
 }
 
@@ -412,10 +416,7 @@ func (b *builder) run(ctx context.Context) {
 		n.mu.Lock()
 		rep := n.rep
 		n.mu.Unlock()
-		if rep.Status == StatusFailed && !b.o.KeepGoing && !b.readOnly {
-			id := n.st.ID
-			b.stopped.CompareAndSwap(nil, &id)
-		}
+		b.noteFailure(n, rep.Status)
 		b.prog.stageDone(rep)
 		for _, d := range n.dependents {
 			if !d.selected {
@@ -429,6 +430,15 @@ func (b *builder) run(ctx context.Context) {
 	}
 	close(ready)
 	wg.Wait()
+}
+
+// noteFailure stops the build after n's failure unless KeepGoing. Workers
+// call it as soon as a stage fails, so no further stage starts.
+func (b *builder) noteFailure(n *node, status Status) {
+	if status == StatusFailed && !b.o.KeepGoing && !b.readOnly {
+		id := n.st.ID
+		b.stopped.CompareAndSwap(nil, &id)
+	}
 }
 
 // blocked decides, for a stage whose dependencies have all finished,

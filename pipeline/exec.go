@@ -33,7 +33,18 @@ func (b *builder) work(ctx context.Context, n *node, done chan<- *node) (handedO
 		}
 		n.mu.Lock()
 		n.rep.Duration = Duration(time.Since(start))
+		status := n.rep.Status
 		n.mu.Unlock()
+		b.noteFailure(n, status)
+	}
+	// Dependencies were checked when n was dispatched; the build may have
+	// stopped or been interrupted since.
+	if status, reason := b.blocked(ctx, n); status != "" {
+		n.mu.Lock()
+		n.rep.Status = status
+		n.rep.Reasons = []string{reason}
+		n.mu.Unlock()
+		return false
 	}
 	if err := b.switchSlot(ctx, &held, b.cpu); err != nil {
 		n.mu.Lock()
