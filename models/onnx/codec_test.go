@@ -328,7 +328,7 @@ func TestDecodeTruncated(t *testing.T) {
 				t.Errorf("cut at %d: err = %v, want ErrTruncated", n, err)
 			}
 		}
-		if err != nil && !strings.HasPrefix(err.Error(), "onnx: ") {
+		if err != nil && !strings.HasPrefix(err.Error(), "onnx: decode: ") {
 			t.Errorf("cut at %d: error %q lacks context", n, err)
 		}
 	}
@@ -406,4 +406,34 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("encoding not stable:\n%x\n%x", e1, e2)
 		}
 	})
+}
+
+func TestLoadErrors(t *testing.T) {
+	data, err := buildConvModel(t, Float).Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	write := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	tests := []struct {
+		name, path, want string
+	}{
+		{"truncated", write("half.onnx", data[:len(data)/2]), "half.onnx: ModelProto.graph at offset 9: unexpected end of data: the file is truncated (an interrupted download or copy?); download or export it again"},
+		{"not onnx", write("zip.onnx", []byte("PK\x03\x04 zip")), "zip.onnx: ModelProto: bad field tag at offset 2: invalid field number: the file is not an ONNX model or is corrupt"},
+		{"missing", filepath.Join(dir, "none.onnx"), "none.onnx: no such file or directory"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load(tt.path)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v\nwant it to contain %q", err, tt.want)
+			}
+		})
+	}
 }

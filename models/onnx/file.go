@@ -16,9 +16,14 @@ func Load(path string) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("onnx: load: %w", err)
 	}
-	m, err := Decode(data)
-	if err != nil {
-		return nil, fmt.Errorf("load %s: %w (is it an ONNX model, and complete?)", path, err)
+	d := &decoder{}
+	m := &Model{sizeHint: len(data)}
+	if err := d.model(m, data, 0); err != nil {
+		hint := "the file is not an ONNX model or is corrupt; export or download it again"
+		if errors.Is(err, ErrTruncated) {
+			hint = "the file is truncated (an interrupted download or copy?); download or export it again"
+		}
+		return nil, fmt.Errorf("onnx: load %s: %w: %s", path, err, hint)
 	}
 	return m, nil
 }

@@ -211,7 +211,7 @@ func Decode(data []byte) (*Model, error) {
 	d := &decoder{}
 	m := &Model{sizeHint: len(data)}
 	if err := d.model(m, data, 0); err != nil {
-		return nil, fmt.Errorf("onnx: %w", err)
+		return nil, fmt.Errorf("onnx: decode: %w", err)
 	}
 	return m, nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strings"
 
 	"google.golang.org/protobuf/encoding/protowire"
 )
@@ -241,7 +242,7 @@ func (e *encoder) body(m message, what string) {
 
 // ErrTruncated is wrapped by decode errors caused by input that ends in the
 // middle of a field.
-var ErrTruncated = errors.New("unexpected end of data (file truncated?)")
+var ErrTruncated = errors.New("unexpected end of data")
 
 // field is one field being decoded.
 type field struct {
@@ -262,7 +263,10 @@ func wireErr(n int) error {
 	if errors.Is(err, io.ErrUnexpectedEOF) {
 		return ErrTruncated
 	}
-	return err
+	// protowire's messages start with "proto:" and a space that is
+	// sometimes a no-break space; keep just the reason.
+	msg := strings.TrimLeft(strings.TrimPrefix(err.Error(), "proto:"), " \u00a0")
+	return errors.New(msg)
 }
 
 // decodeFields decodes b, the body of message msgName, calling fn for each
@@ -302,7 +306,7 @@ func (d *decoder) decodeFields(b []byte, off int, msgName string, layout *[]occu
 			n = protowire.ConsumeFieldValue(num, typ, b[pos:])
 		}
 		if n < 0 {
-			return fmt.Errorf("%s: field %d at offset %d: %w", msgName, num, off+pos, wireErr(n))
+			return fmt.Errorf("%s at offset %d: %w", fieldName(msgName, num), off+pos, wireErr(n))
 		}
 		pos += n
 		mark := int32(markUnknown)
@@ -319,6 +323,30 @@ func (d *decoder) decodeFields(b []byte, off int, msgName string, layout *[]occu
 		*layout = append(*layout, occurrence{num: num, n: mark})
 	}
 	return nil
+}
+
+// fieldNames names the fields of each message for error messages.
+var fieldNames = map[string]map[protowire.Number]string{
+	"ModelProto": {1: "ir_version", 2: "producer_name", 3: "producer_version", 4: "domain", 5: "model_version",
+		6: "doc_string", 7: "graph", 8: "opset_import", 14: "metadata_props", 20: "training_info", 25: "functions"},
+	"GraphProto": {1: "node", 2: "name", 5: "initializer", 10: "doc_string", 11: "input", 12: "output",
+		13: "value_info", 14: "quantization_annotation", 15: "sparse_initializer", 16: "metadata_props"},
+	"NodeProto": {1: "input", 2: "output", 3: "name", 4: "op_type", 5: "attribute", 6: "doc_string", 7: "domain",
+		8: "overload", 9: "metadata_props"},
+	"AttributeProto": {1: "name", 2: "f", 3: "i", 4: "s", 5: "t", 6: "g", 7: "floats", 8: "ints", 9: "strings",
+		10: "tensors", 11: "graphs", 13: "doc_string", 14: "tp", 20: "type", 21: "ref_attr_name"},
+	"TensorProto": {1: "dims", 2: "data_type", 3: "segment", 4: "float_data", 5: "int32_data", 6: "string_data",
+		7: "int64_data", 8: "name", 9: "raw_data", 10: "double_data", 11: "uint64_data", 12: "doc_string",
+		13: "external_data", 14: "data_location", 16: "metadata_props"},
+	"ValueInfoProto": {1: "name", 2: "type", 3: "doc_string", 4: "metadata_props"},
+}
+
+// fieldName formats "Message.field" (or "Message field N" when unnamed).
+func fieldName(msgName string, num protowire.Number) string {
+	if name, ok := fieldNames[msgName][num]; ok {
+		return msgName + "." + name
+	}
+	return fmt.Sprintf("%s field %d", msgName, num)
 }
 
 // sub decodes a sub-message field.

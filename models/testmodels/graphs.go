@@ -257,19 +257,21 @@ func unet(spec Spec, c *Component, seed uint64) (*onnx.Model, error) {
 }
 
 // vaeDecoder maps latents [B,4,h,w] to images [B,3,8h,8w] in [-1,1]: a 1×1
-// post-quantisation convolution, then three nearest ×2 upsamplings each
-// followed by a 3×3 convolution, as the real decoder's up blocks.
+// post-quantisation convolution, a 3×3 input convolution, three nearest ×2
+// upsamplings (the first two followed by 3×3 convolutions, as the real
+// decoder's up blocks), and a 3×3 output convolution at full resolution.
 func vaeDecoder(spec Spec, c *Component, seed uint64) (*onnx.Model, error) {
 	n := newNet(c.Dir, spec, seed)
 	z := n.in(n.input(c.Inputs[0]))
 	h := n.conv("post_quant_conv", z, latentChannels, latentChannels, 1, 1)
 	h = n.SiLU(n.conv("decoder.conv_in", h, latentChannels, 16, 3, 1))
-	chans := []int64{16, 16, 8, 8}
-	for i := 0; i < 3; i++ {
+	chans := []int64{16, 16, 8}
+	for i := 0; i < 2; i++ {
 		h = n.Resize(h, "nearest", 1, 1, 2, 2)
 		h = n.SiLU(n.conv(fmt.Sprintf("decoder.up_blocks.%d.conv", i), h, chans[i], chans[i+1], 3, 1))
 	}
-	out := n.Tanh(n.conv("decoder.conv_out", h, chans[3], 3, 3, 1))
+	h = n.Resize(h, "nearest", 1, 1, 2, 2)
+	out := n.Tanh(n.conv("decoder.conv_out", h, chans[2], 3, 3, 1))
 	n.out(out, c.Outputs[0])
 	return n.model()
 }
