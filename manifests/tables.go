@@ -129,10 +129,18 @@ func modelRefSpec() *spec {
 }
 
 func sizeSpec(doc string, generated bool) *spec {
-	side := integer("").atLeast(1)
+	// The parser checks sides in sizePost (with better messages); the
+	// schema states the same rules for editors.
+	side := func() *spec {
+		s := integer("").x("minimum", 1)
+		if generated {
+			s.x("minimum", 8).x("multipleOf", 8)
+		}
+		return s
+	}
 	s := anyOf(doc,
-		integer(""),
-		list("", side).items(2, 2).describe("a [width, height] list"),
+		side(),
+		list("", side()).items(2, 2).describe("a [width, height] list"),
 		str("").pat(sizePattern),
 	).describe(`a size like 512, [512, 768] or "512x768"`).with(sizePost(generated))
 	return s
