@@ -136,7 +136,11 @@ func textEncoder(spec Spec, c *Component, seed uint64, dim int64) (*onnx.Model, 
 	D := dim
 	ids := n.input(c.Inputs[0])
 
-	idx := n.Mod(ids, n.Initializer(onnx.NewInt32Tensor("vocab_rows", nil, []int32{vocabRows})))
+	rows := onnx.NewInt32Tensor("vocab_rows", nil, []int32{vocabRows})
+	if c.Inputs[0].Type == onnx.Int64 {
+		rows = onnx.NewInt64Tensor("vocab_rows", nil, []int64{vocabRows})
+	}
+	idx := n.Mod(ids, n.Initializer(rows))
 	tok := n.Gather(n.weight("embeddings.token_embedding.weight", 1, vocabRows, D), idx, 0)
 	seqEnd := n.Slice(n.Shape(ids), []int64{1}, []int64{2}, nil, nil)
 	pos := n.Op("Slice", []string{n.weight("embeddings.position_embedding.weight", 0.5, seqLen, D), n.Int64s(0), seqEnd, n.Int64s(0)})

@@ -43,8 +43,10 @@ const (
 	// inline (the real 1.7 GB fp16 UNet fits protobuf's 2 GB limit).
 	FP16 Flavour = "fp16"
 	// SDXL imitates an optimum SDXL export: two text encoders (the second
-	// with a projection output text_embeds and pad token "!"), UNet inputs
-	// text_embeds and time_ids, VAE scaling factor 0.13025.
+	// with int64 input_ids, a projection output text_embeds first, and pad
+	// token "!"), each returning hidden_states.N (the UNet takes the
+	// penultimate ones, concatenated), UNet inputs text_embeds and
+	// time_ids, VAE scaling factor 0.13025.
 	SDXL Flavour = "sdxl"
 	// LCM imitates an optimum export of an LCM-distilled SD 1.5 model: the
 	// UNet takes timestep_cond [batch, 256]; LCMScheduler with
@@ -280,10 +282,14 @@ func SpecFor(f Flavour) (Spec, error) {
 		}
 		return out
 	}
+	// Both diffusers' script and optimum export CLIPTextModel with int32
+	// input_ids; optimum (and Olive) export SDXL's
+	// CLIPTextModelWithProjection with int64 ones.
 	ids := IO{"input_ids", onnx.Int32, []any{d.batch, d.seq}}
 	s.Components = append(s.Components, Component{Dir: "text_encoder", Inputs: []IO{ids}, Outputs: textOut(s.TextDim, false)})
 	if s.Text2Dim > 0 {
-		s.Components = append(s.Components, Component{Dir: "text_encoder_2", Inputs: []IO{ids}, Outputs: textOut(s.Text2Dim, true)})
+		ids2 := IO{"input_ids", onnx.Int64, []any{d.batch, d.seq}}
+		s.Components = append(s.Components, Component{Dir: "text_encoder_2", Inputs: []IO{ids2}, Outputs: textOut(s.Text2Dim, true)})
 	}
 	unetIn := []IO{
 		{"sample", fl, []any{d.batch, d.channels, d.height, d.width}},
