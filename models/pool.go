@@ -26,6 +26,14 @@ type SessionSpec struct {
 	// Outputs selects the outputs the session computes, in this order; nil
 	// means all of them. ONNX Runtime skips work only the others need.
 	Outputs []string
+	// ExternalDataDir, when set, is the folder ONNX Runtime reads the
+	// graph's external weights from, instead of the graph file's own
+	// folder. Graph variants kept in kiln's cache use it to share the
+	// original model's weights without copying them: ONNX Runtime 1.24
+	// refuses external data reached through symlinks that leave the
+	// graph's folder. The graph is then loaded from memory, and its
+	// signature is read from the ONNX file rather than by ONNX Runtime.
+	ExternalDataDir string
 }
 
 // PoolKey identifies a pooled session: the model file, the execution
@@ -109,6 +117,9 @@ func (p *pool) key(spec SessionSpec) (PoolKey, error) {
 	if spec.Outputs != nil {
 		v += "|outputs=" + strings.Join(spec.Outputs, ",")
 	}
+	if spec.ExternalDataDir != "" {
+		v += "|data=" + spec.ExternalDataDir
+	}
 	return PoolKey{Path: abs, Provider: p.rt.requested, Variant: v}, nil
 }
 
@@ -157,7 +168,7 @@ func (p *pool) acquire(ctx context.Context, spec SessionSpec) (*Session, error) 
 
 	// Load: reserve the estimated bytes, evict what no longer fits, then
 	// load outside the lock so other keys are not held up.
-	e := &poolEntry{key: key, ready: make(chan struct{}), refs: 1, bytes: estimateModelBytes(key.Path)}
+	e := &poolEntry{key: key, ready: make(chan struct{}), refs: 1, bytes: estimateModelBytes(key.Path, spec.ExternalDataDir)}
 	e.elem = p.lru.PushFront(e)
 	p.entries[key] = e
 	p.bytes += e.bytes
@@ -168,7 +179,8 @@ func (p *pool) acquire(ctx context.Context, spec SessionSpec) (*Session, error) 
 	}
 
 	start := time.Now()
-	sess, ins, outs, provider, err := p.rt.createSession(key.Path, spec.Outputs)
+	spec.Path = key.Path
+	sess, ins, outs, provider, err := p.rt.createSession(spec)
 	p.mu.Lock()
 	if err != nil {
 		e.err = err
@@ -329,8 +341,9 @@ func (s *Session) Run(ctx context.Context, inputs, outputs []ort.Value) error {
 // provider, falling back to the CPU when that is allowed and the provider
 // fails at session creation (for example a CUDA build on a machine whose
 // driver is missing).
-func (r *Runtime) createSession(path string, outputs []string) (*ort.DynamicAdvancedSession, []TensorInfo, []TensorInfo, string, error) {
-	info, err := r.GraphInfo(path)
+func (r *Runtime) createSession(spec SessionSpec) (*ort.DynamicAdvancedSession, []TensorInfo, []TensorInfo, string, error) {
+	path, outputs := spec.Path, spec.Outputs
+	info, err := r.specGraphInfo(spec)
 	if err != nil {
 		return nil, nil, nil, "", err
 	}
@@ -346,14 +359,14 @@ func (r *Runtime) createSession(path string, outputs []string) (*ort.DynamicAdva
 		}
 	}
 	provider := r.Provider()
-	sess, err := r.newSession(path, info.Inputs, outs, provider)
+	sess, err := r.newSession(spec, info.Inputs, outs, provider)
 	if err != nil && provider != ProviderCPU && r.fallback {
 		r.log.Warn("execution provider failed to create a session; falling back to CPU", "provider", provider, "model", path, "err", err)
 		cpu := ProviderCPU
 		r.effective.Store(&cpu)
 		r.stats.fallbacks.Add(1)
 		provider = ProviderCPU
-		sess, err = r.newSession(path, info.Inputs, outs, provider)
+		sess, err = r.newSession(spec, info.Inputs, outs, provider)
 	}
 	if err != nil {
 		return nil, nil, nil, "", err
@@ -361,13 +374,26 @@ func (r *Runtime) createSession(path string, outputs []string) (*ort.DynamicAdva
 	return sess, info.Inputs, outs, provider, nil
 }
 
-func (r *Runtime) newSession(path string, ins, outs []TensorInfo, provider string) (*ort.DynamicAdvancedSession, error) {
+func (r *Runtime) newSession(spec SessionSpec, ins, outs []TensorInfo, provider string) (*ort.DynamicAdvancedSession, error) {
+	path := spec.Path
 	so, err := r.sessionOptions(provider)
 	if err != nil {
 		return nil, err
 	}
 	defer so.Destroy()
-	sess, err := ort.NewDynamicAdvancedSession(path, names(ins), names(outs), so)
+	var sess *ort.DynamicAdvancedSession
+	if spec.ExternalDataDir != "" {
+		data, rerr := os.ReadFile(path)
+		if rerr != nil {
+			return nil, fmt.Errorf("load %s: %w", path, rerr)
+		}
+		if err := so.AddSessionConfigEntry("session.model_external_initializers_file_folder_path", spec.ExternalDataDir); err != nil {
+			return nil, fmt.Errorf("load %s: set external data folder %s: %w", path, spec.ExternalDataDir, err)
+		}
+		sess, err = ort.NewDynamicAdvancedSessionWithONNXData(data, names(ins), names(outs), so)
+	} else {
+		sess, err = ort.NewDynamicAdvancedSession(path, names(ins), names(outs), so)
+	}
 	if err != nil {
 		if provider != ProviderCPU {
 			return nil, r.providerError(provider, explainModelError(path, err))
@@ -382,13 +408,16 @@ func (r *Runtime) newSession(path string, ins, outs []TensorInfo, provider strin
 // diffusers layout every component has its own folder, so the other files
 // in the folder (except other graphs and JSON/text metadata) are its
 // external data.
-func estimateModelBytes(path string) int64 {
+func estimateModelBytes(path, externalDataDir string) int64 {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return 0
 	}
 	total := fi.Size()
 	dir := filepath.Dir(path)
+	if externalDataDir != "" {
+		dir = externalDataDir
+	}
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return total

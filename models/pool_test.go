@@ -95,7 +95,7 @@ func TestPoolLRUEviction(t *testing.T) {
 		os.WriteFile(filepath.Join(dir, n, "config.json"), make([]byte, 10*pad), 0o644)
 		paths[n] = p
 	}
-	size := estimateModelBytes(paths["a"])
+	size := estimateModelBytes(paths["a"], "")
 	if fi, _ := os.Stat(paths["a"]); size != fi.Size()+pad {
 		t.Fatalf("estimate %d, want model %d + weights %d", size, fi.Size(), pad)
 	}
@@ -164,7 +164,7 @@ func TestPoolConcurrent(t *testing.T) {
 		writeScaleModel(t, p, float32(i+1), 16<<10)
 		paths = append(paths, p)
 	}
-	size := estimateModelBytes(paths[0])
+	size := estimateModelBytes(paths[0], "")
 	rt := newTestRuntime(t, RuntimeOptions{MemoryBudget: 2 * size})
 
 	// Many goroutines acquiring one fresh key share a single load.

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/kiln-dev/kiln/models/onnx"
 	ort "github.com/yalue/onnxruntime_go"
 )
 
@@ -564,6 +565,67 @@ func (r *Runtime) GraphInfo(path string) (GraphInfo, error) {
 	r.graphs.m[abs] = graphInfoEntry{size, mtime, info}
 	r.graphs.mu.Unlock()
 	return info, nil
+}
+
+// specGraphInfo is GraphInfo for a session spec: graphs whose weights live
+// in another folder cannot be opened by ONNX Runtime from their path, so
+// their signature is read from the ONNX file itself.
+func (r *Runtime) specGraphInfo(spec SessionSpec) (GraphInfo, error) {
+	if spec.ExternalDataDir == "" {
+		return r.GraphInfo(spec.Path)
+	}
+	return graphInfoFromONNX(spec.Path)
+}
+
+// graphInfoFromONNX reads a graph's signature from the ONNX file: the
+// inputs that are not initializers (as ONNX Runtime lists them) and the
+// outputs, with symbolic or unknown dimensions as -1.
+func graphInfoFromONNX(path string) (GraphInfo, error) {
+	m, err := onnx.Load(path)
+	if err != nil {
+		return GraphInfo{}, err
+	}
+	if m.Graph == nil {
+		return GraphInfo{}, fmt.Errorf("load %s: the model has no graph", path)
+	}
+	inits := map[string]bool{}
+	for _, t := range m.Graph.Initializers {
+		inits[t.Name] = true
+	}
+	conv := func(v *onnx.ValueInfo, what string) (TensorInfo, error) {
+		if v.Type == nil || v.Type.Tensor == nil || v.Type.Tensor.Shape == nil {
+			return TensorInfo{}, fmt.Errorf("%s: %s %q is not a tensor of known rank", path, what, v.Name)
+		}
+		shape := make([]int64, len(v.Type.Tensor.Shape.Dims))
+		for i, d := range v.Type.Tensor.Shape.Dims {
+			shape[i] = -1
+			if d != nil && d.Param == "" && d.Value > 0 {
+				shape[i] = d.Value
+			}
+		}
+		// ONNX's TensorProto.DataType and ONNX Runtime's element type enum
+		// share their numbering.
+		return TensorInfo{Name: v.Name, Type: ort.TensorElementDataType(v.Type.Tensor.ElemType), Shape: shape}, nil
+	}
+	var g GraphInfo
+	for _, in := range m.Graph.Inputs {
+		if inits[in.Name] {
+			continue
+		}
+		t, err := conv(in, "input")
+		if err != nil {
+			return GraphInfo{}, err
+		}
+		g.Inputs = append(g.Inputs, t)
+	}
+	for _, out := range m.Graph.Outputs {
+		t, err := conv(out, "output")
+		if err != nil {
+			return GraphInfo{}, err
+		}
+		g.Outputs = append(g.Outputs, t)
+	}
+	return g, nil
 }
 
 func (r *Runtime) readGraphInfo(path string) (GraphInfo, error) {
