@@ -79,6 +79,24 @@ func boxH(dst, src *Float, r int, e Edge) {
 	w, c := src.W, src.C
 	tab := e.table(w, r, r+1)
 	inv := 1 / float64(2*r+1)
+	if c == 1 {
+		parallel(src.H, func(lo, hi int) {
+			for y := lo; y < hi; y++ {
+				row := src.Pix[y*w : (y+1)*w]
+				out := dst.Pix[y*w : (y+1)*w]
+				s := 0.0
+				for _, j := range tab[:2*r+1] {
+					s += float64(row[j])
+				}
+				add, sub := tab[2*r+1:], tab[:w]
+				for x := range out {
+					out[x] = float32(s * inv)
+					s += float64(row[add[x]]) - float64(row[sub[x]])
+				}
+			}
+		})
+		return
+	}
 	parallel(src.H, func(lo, hi int) {
 		var acc [4]float64
 		for y := lo; y < hi; y++ {

@@ -42,11 +42,11 @@ type PBROptions struct {
 }
 
 // DefaultPBROptions returns the options kiln uses when a manifest does not
-// say otherwise: clamped edges, auto height blur, strength 2 OpenGL normals,
+// say otherwise: clamped edges, auto height blur, strength 4 OpenGL normals,
 // roughness in [0.35, 0.95], AO strength 2, non-metallic.
 func DefaultPBROptions() PBROptions {
 	return PBROptions{
-		NormalStrength: 2,
+		NormalStrength: 4,
 		RoughnessMin:   0.35,
 		RoughnessMax:   0.95,
 		AOStrength:     2,
@@ -257,19 +257,19 @@ func AmbientOcclusion(height *Float, strength, scale float64, e Edges) *Float {
 	if h.C != 1 {
 		h = Luminance(height)
 	}
-	acc := make([]float64, len(h.Pix))
+	acc := make([]float32, len(h.Pix))
 	for _, r := range aoRadii {
 		b := Blur(h, r*scale, e)
+		bp := b.Pix[:len(h.Pix)]
+		acc := acc[:len(h.Pix)]
 		for i, v := range h.Pix {
-			if d := float64(b.Pix[i] - v); d > 0 {
-				acc[i] += d
-			}
+			acc[i] += max(bp[i]-v, 0) // branchless: cavities are random on noisy heights
 		}
 	}
 	out := NewFloat(h.W, h.H, 1)
 	k := strength / float64(len(aoRadii))
 	for i, a := range acc {
-		out.Pix[i] = float32(clamp01(1 - k*a))
+		out.Pix[i] = float32(clamp01(1 - k*float64(a)))
 	}
 	return out
 }
