@@ -28,7 +28,7 @@ type Edges struct {
 
 // ParseTile maps a manifest `tile:` value to edge modes: "xy" wraps both
 // axes, "x" only the horizontal one (side-scroller strips), "y" only the
-// vertical one; "" and "none" wrap neither.
+// vertical one ("yx" is read as "xy"); "" and "none" wrap neither.
 func ParseTile(s string) (Edges, error) {
 	switch s {
 	case "", "none":

@@ -16,7 +16,9 @@ type Float struct {
 	Pix     []float32
 }
 
-// NewFloat returns a zeroed w×h image with c channels.
+// NewFloat returns a zeroed w×h image with c channels. Like make with a
+// negative length, it panics on a negative size or a channel count outside
+// 1-4: those are programming errors, never input errors.
 func NewFloat(w, h, c int) *Float {
 	if w < 0 || h < 0 || c < 1 || c > 4 {
 		panic(fmt.Sprintf("imageops: invalid image shape %dx%dx%d", w, h, c))
@@ -215,6 +217,50 @@ func FromImage(img image.Image) *Float {
 					o[1] = float32(p[1]) * inv8 / a
 					o[2] = float32(p[2]) * inv8 / a
 				}
+			}
+		}
+		return f
+	case *image.NRGBA64:
+		f := NewFloat(w, h, 4)
+		for y := 0; y < h; y++ {
+			row := m.Pix[(y+b.Min.Y-m.Rect.Min.Y)*m.Stride+(b.Min.X-m.Rect.Min.X)*8:]
+			out := f.Pix[y*w*4 : (y+1)*w*4]
+			for i := range out {
+				out[i] = float32(uint16(row[2*i])<<8|uint16(row[2*i+1])) * inv16
+			}
+		}
+		return f
+	case *image.RGBA64:
+		f := NewFloat(w, h, 4)
+		for y := 0; y < h; y++ {
+			row := m.Pix[(y+b.Min.Y-m.Rect.Min.Y)*m.Stride+(b.Min.X-m.Rect.Min.X)*8:]
+			for x := 0; x < w; x++ {
+				var v [4]float32
+				for k := range v {
+					v[k] = float32(uint16(row[8*x+2*k])<<8|uint16(row[8*x+2*k+1])) * inv16
+				}
+				o := f.Pix[(y*w+x)*4:]
+				o[3] = v[3]
+				if v[3] > 0 {
+					o[0], o[1], o[2] = v[0]/v[3], v[1]/v[3], v[2]/v[3]
+				}
+			}
+		}
+		return f
+	case *image.Paletted:
+		// Convert the palette once, then index it.
+		pal := make([][4]float32, len(m.Palette))
+		for i, c := range m.Palette {
+			n := color.NRGBA64Model.Convert(c).(color.NRGBA64)
+			pal[i] = [4]float32{float32(n.R) * inv16, float32(n.G) * inv16, float32(n.B) * inv16, float32(n.A) * inv16}
+		}
+		f := NewFloat(w, h, 4)
+		for y := 0; y < h; y++ {
+			row := m.Pix[(y+b.Min.Y-m.Rect.Min.Y)*m.Stride+(b.Min.X-m.Rect.Min.X):]
+			for x := 0; x < w; x++ {
+				if int(row[x]) < len(pal) {
+					copy(f.Pix[(y*w+x)*4:(y*w+x)*4+4], pal[row[x]][:])
+				} // an index past the palette reads as transparent black, as image/png does
 			}
 		}
 		return f

@@ -163,3 +163,43 @@ func TestEdgeIndex(t *testing.T) {
 		}
 	}
 }
+
+// TestFromImageFastPaths compares every fast path with the generic
+// color-model conversion, at 16-bit precision.
+func TestFromImageFastPaths(t *testing.T) {
+	r := noise(5, 4, 4, 12)
+	n64 := image.NewNRGBA64(image.Rect(0, 0, 5, 4))
+	r64 := image.NewRGBA64(image.Rect(0, 0, 5, 4))
+	pal := image.NewPaletted(image.Rect(0, 0, 5, 4), color.Palette{
+		color.NRGBA{255, 0, 0, 255}, color.NRGBA{0, 0, 255, 128}, color.Gray{77},
+	})
+	for y := 0; y < 4; y++ {
+		for x := 0; x < 5; x++ {
+			p := r.Pix[(y*5+x)*4:]
+			c := color.NRGBA64{uint16(p[0] * 65535), uint16(p[1] * 65535), uint16(p[2] * 65535), uint16(p[3] * 65535)}
+			n64.SetNRGBA64(x, y, c)
+			r64.Set(x, y, c)
+			pal.SetColorIndex(x, y, uint8((x+y)%3))
+		}
+	}
+	for _, img := range []image.Image{
+		n64, r64, pal,
+		n64.SubImage(image.Rect(1, 1, 4, 3)), r64.SubImage(image.Rect(2, 0, 5, 2)), pal.SubImage(image.Rect(1, 2, 5, 4)),
+	} {
+		f := FromImage(img)
+		b := img.Bounds()
+		for y := 0; y < b.Dy(); y++ {
+			for x := 0; x < b.Dx(); x++ {
+				want := color.NRGBA64Model.Convert(img.At(b.Min.X+x, b.Min.Y+y)).(color.NRGBA64)
+				w := []uint16{want.R, want.G, want.B, want.A}
+				for c := 0; c < 4; c++ {
+					// RGBA64 is premultiplied: un-premultiplying may differ
+					// from the model's truncation by one 16-bit step.
+					if d := int(to16(f.At(x, y, c))) - int(w[c]); d < -1 || d > 1 {
+						t.Fatalf("%T %v (%d,%d) channel %d = %d, want %d", img, b, x, y, c, to16(f.At(x, y, c)), w[c])
+					}
+				}
+			}
+		}
+	}
+}

@@ -165,8 +165,10 @@ func EncodePNG(w io.Writer, img image.Image, rec *Recipe) error {
 	}
 	data := buf.Bytes()
 	if rec == nil {
-		_, err := w.Write(data)
-		return err
+		if _, err := w.Write(data); err != nil {
+			return fmt.Errorf("write png: %w", err)
+		}
+		return nil
 	}
 	if err := rec.validate(); err != nil {
 		return fmt.Errorf("encode png: %w", err)
