@@ -16,6 +16,68 @@ import (
 	"github.com/kiln-dev/kiln/models/testmodels"
 )
 
+// shared holds, for the tests that only read them, one generated folder
+// per flavour and one Runtime, so each graph is read and loaded once per
+// test binary.
+var shared struct {
+	mu      sync.Mutex
+	root    string
+	rt      *Runtime
+	folders map[testmodels.Flavour]*Folder
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if shared.rt != nil {
+		shared.rt.Close()
+	}
+	if shared.root != "" {
+		os.RemoveAll(shared.root)
+	}
+	os.Exit(code)
+}
+
+// sharedDiffuser returns a Diffuser on the shared Runtime for a shared,
+// read-only folder of flavour fl.
+func sharedDiffuser(t testing.TB, fl testmodels.Flavour) *Diffuser {
+	t.Helper()
+	lib := testLibrary(t)
+	shared.mu.Lock()
+	defer shared.mu.Unlock()
+	if shared.root == "" {
+		root, err := os.MkdirTemp("", "kiln-models-test-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		shared.root = root
+		shared.folders = map[testmodels.Flavour]*Folder{}
+		rt, err := NewRuntime(RuntimeOptions{Library: lib, Threads: 1, CacheDir: filepath.Join(root, "cache")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		shared.rt = rt
+	}
+	f, ok := shared.folders[fl]
+	if !ok {
+		dir := filepath.Join(shared.root, string(fl))
+		if err := testmodels.Write(dir, fl, testmodels.Options{}); err != nil {
+			t.Fatal(err)
+		}
+		fixVAEConfig(t, dir)
+		var err error
+		if f, err = OpenFolder(dir); err != nil {
+			t.Fatal(err)
+		}
+		f.CacheDir = filepath.Join(shared.root, "cache")
+		shared.folders[fl] = f
+	}
+	d, err := NewDiffuser(shared.rt, f, DiffuserOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
 // flavourFolder writes a generated test model of flavour fl into a fresh
 // folder and opens it.
 func flavourFolder(t testing.TB, fl testmodels.Flavour) (*Folder, testmodels.Spec) {
@@ -118,12 +180,11 @@ func unetInput(info sampler.Info, cond sampler.Cond, t float64, h, w int64) samp
 }
 
 func TestDiffuserFlavours(t *testing.T) {
-	rt := newTestRuntime(t, RuntimeOptions{})
 	ctx := context.Background()
 	for _, fl := range testmodels.Flavours() {
 		t.Run(string(fl), func(t *testing.T) {
-			f, spec := flavourFolder(t, fl)
-			d, err := NewDiffuser(rt, f, DiffuserOptions{})
+			d := sharedDiffuser(t, fl)
+			spec, err := testmodels.SpecFor(fl)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -214,18 +275,9 @@ func TestDiffuserFlavours(t *testing.T) {
 // rank-0 float16 timestep variant) must give the fp32 model's numbers to
 // fp16 precision.
 func TestFP16MatchesFP32(t *testing.T) {
-	rt := newTestRuntime(t, RuntimeOptions{})
 	ctx := context.Background()
-	f32, _ := flavourFolder(t, testmodels.Optimum)
-	f16, _ := flavourFolder(t, testmodels.FP16)
-	d32, err := NewDiffuser(rt, f32, DiffuserOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	d16, err := NewDiffuser(rt, f16, DiffuserOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	d32 := sharedDiffuser(t, testmodels.Optimum)
+	d16 := sharedDiffuser(t, testmodels.FP16)
 	prompts := []string{"a photo of a cat", "moss on stone"}
 	c32, _, err := d32.EncodeText(ctx, prompts)
 	if err != nil {
@@ -280,12 +332,7 @@ func TestFP16MatchesFP32(t *testing.T) {
 }
 
 func TestEncodeTextTruncationWarning(t *testing.T) {
-	rt := newTestRuntime(t, RuntimeOptions{})
-	f, _ := flavourFolder(t, testmodels.Optimum)
-	d, err := NewDiffuser(rt, f, DiffuserOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := sharedDiffuser(t, testmodels.Optimum)
 	long := strings.Repeat("stone ", 100)
 	_, warnings, err := d.EncodeText(context.Background(), []string{"short", long})
 	if err != nil {
@@ -298,18 +345,9 @@ func TestEncodeTextTruncationWarning(t *testing.T) {
 }
 
 func TestDiffuserInputErrors(t *testing.T) {
-	rt := newTestRuntime(t, RuntimeOptions{})
 	ctx := context.Background()
-	sd, _ := flavourFolder(t, testmodels.Optimum)
-	d, err := NewDiffuser(rt, sd, DiffuserOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	xl, _ := flavourFolder(t, testmodels.SDXL)
-	dxl, err := NewDiffuser(rt, xl, DiffuserOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := sharedDiffuser(t, testmodels.Optimum)
+	dxl := sharedDiffuser(t, testmodels.SDXL)
 	cond, _, _ := d.EncodeText(ctx, []string{"a", "b"})
 	condXL, _, _ := dxl.EncodeText(ctx, []string{"a", "b"})
 
@@ -356,13 +394,8 @@ func TestDiffuserInputErrors(t *testing.T) {
 }
 
 func TestDiffuserConcurrent(t *testing.T) {
-	rt := newTestRuntime(t, RuntimeOptions{})
 	ctx := context.Background()
-	f, _ := flavourFolder(t, testmodels.FP16)
-	d, err := NewDiffuser(rt, f, DiffuserOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := sharedDiffuser(t, testmodels.FP16)
 	cond, _, err := d.EncodeText(ctx, []string{"a", "b"})
 	if err != nil {
 		t.Fatal(err)
@@ -472,5 +505,50 @@ func testScalarFloat16Timestep(t *testing.T, rt *Runtime, external bool) {
 	d2, err := NewDiffuser(rt, f, DiffuserOptions{})
 	if err != nil || d2.unet.spec.Path != d.unet.spec.Path {
 		t.Errorf("second diffuser: %v, variant %s", err, d2.unet.spec.Path)
+	}
+}
+
+// TestBadModelFiles damages generated model folders the ways downloads and
+// copies do and checks that each error names the file and what to do.
+func TestBadModelFiles(t *testing.T) {
+	rt := newTestRuntime(t, RuntimeOptions{})
+	tests := []struct {
+		name   string
+		flav   testmodels.Flavour
+		damage func(dir string) string // returns the file the error must name
+		want   string                  // after "load <graph>: "
+	}{
+		{"missing external weights", testmodels.Optimum, func(dir string) string {
+			p := filepath.Join(dir, "unet", "model.onnx_data")
+			os.Remove(p)
+			return p
+		}, "the external weights file %s is missing: it must stay next to the .onnx file, under the name the export gave it"},
+		{"truncated external weights", testmodels.DiffusersLegacy, func(dir string) string {
+			p := filepath.Join(dir, "unet", "weights.pb")
+			data, _ := os.ReadFile(p)
+			os.WriteFile(p, data[:len(data)/2], 0o644)
+			return p
+		}, "its external weights are truncated or do not belong to this graph: re-export or re-download the model"},
+		{"truncated graph", testmodels.Optimum, func(dir string) string {
+			p := filepath.Join(dir, "vae_decoder", "model.onnx")
+			data, _ := os.ReadFile(p)
+			os.WriteFile(p, data[:len(data)-100], 0o644)
+			return p
+		}, "not a valid ONNX model (truncated or corrupt file?): re-export or re-download it"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, _ := flavourFolder(t, tt.flav)
+			file := tt.damage(f.Dir)
+			graph := file
+			if !strings.HasSuffix(graph, ".onnx") {
+				graph = filepath.Join(filepath.Dir(file), "model.onnx")
+			}
+			want := "load " + graph + ": " + strings.ReplaceAll(tt.want, "%s", file) + " ("
+			_, err := NewDiffuser(rt, f, DiffuserOptions{})
+			if err == nil || !strings.HasPrefix(err.Error(), want) {
+				t.Errorf("error:\n%v\nwant prefix:\n%s", err, want)
+			}
+		})
 	}
 }

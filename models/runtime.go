@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -168,6 +169,16 @@ func validProvider(p string) bool {
 // Provider is the execution provider sessions run on: the requested one,
 // or "cpu" after a fallback. Reports record it.
 func (r *Runtime) Provider() string { return *r.effective.Load() }
+
+// Device names where sessions run, as pipeline stages name devices:
+// "cpu", or provider:device such as "cuda:0".
+func (r *Runtime) Device() string {
+	p := r.Provider()
+	if p == ProviderCPU {
+		return ProviderCPU
+	}
+	return p + ":" + strconv.Itoa(r.deviceID)
+}
 
 // RequestedProvider is the provider the options asked for.
 func (r *Runtime) RequestedProvider() string { return r.requested }
@@ -673,17 +684,30 @@ func tensorInfo(path, what string, io ort.InputOutputInfo) (TensorInfo, error) {
 	return TensorInfo{Name: io.Name, Type: io.DataType, Shape: shape}, nil
 }
 
-// explainModelError adds what to do to ONNX Runtime's model-loading errors.
+// explainModelError adds what to do to ONNX Runtime's model-loading
+// errors, and drops onnxruntime_go's wrapping.
 func explainModelError(path string, err error) error {
 	msg := err.Error()
+	for _, prefix := range []string{"Error loading temporary session: ", "Error creating C session from file: ", "Error creating C session: ", "Exception during initialization: "} {
+		msg = strings.ReplaceAll(msg, prefix, "")
+	}
+	msg = cleanORTMessage(msg)
 	switch {
 	case strings.Contains(msg, "Protobuf parsing failed") || strings.Contains(msg, "ModelProto does not have a graph") || strings.Contains(msg, "No graph was found"):
-		return fmt.Errorf("load %s: not a valid ONNX model (truncated or corrupt file?): re-export or re-download it: %w", path, err)
-	case strings.Contains(msg, "external data") || strings.Contains(msg, "External data") || strings.Contains(msg, "ExternalData"):
-		return fmt.Errorf("load %s: its external weights are missing or damaged (they must stay next to the .onnx file, under the name the export gave them): %w", path, err)
+		return fmt.Errorf("load %s: not a valid ONNX model (truncated or corrupt file?): re-export or re-download it (%s)", path, msg)
+	case strings.Contains(msg, "cannot get file size") || strings.Contains(msg, "No such file or directory"):
+		file := "it names"
+		if m := bracketed.FindStringSubmatch(msg); m != nil {
+			file = m[1]
+		}
+		return fmt.Errorf("load %s: the external weights file %s is missing: it must stay next to the .onnx file, under the name the export gave it (%s)", path, file, msg)
+	case strings.Contains(msg, "External initializer") || strings.Contains(msg, "external data") || strings.Contains(msg, "External data"):
+		return fmt.Errorf("load %s: its external weights are truncated or do not belong to this graph: re-export or re-download the model (%s)", path, msg)
 	}
-	return fmt.Errorf("load %s: %w", path, err)
+	return fmt.Errorf("load %s: %s", path, msg)
 }
+
+var bracketed = regexp.MustCompile(`\[(/[^\]]+)\]`)
 
 // sortedKeys returns m's keys in order, for stable messages.
 func sortedKeys[V any](m map[string]V) []string {

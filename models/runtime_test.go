@@ -100,8 +100,8 @@ func TestProviderUnavailable(t *testing.T) {
 func TestProviderFallback(t *testing.T) {
 	var logs logBuffer
 	rt := newTestRuntime(t, RuntimeOptions{Provider: "CUDA", Fallback: "cpu", Log: logs.logger()})
-	if rt.Provider() != ProviderCPU || rt.RequestedProvider() != ProviderCUDA {
-		t.Errorf("provider %s requested %s, want cpu after falling back from cuda", rt.Provider(), rt.RequestedProvider())
+	if rt.Provider() != ProviderCPU || rt.RequestedProvider() != ProviderCUDA || rt.Device() != "cpu" {
+		t.Errorf("provider %s (device %s) requested %s, want cpu after falling back from cuda", rt.Provider(), rt.Device(), rt.RequestedProvider())
 	}
 	if !strings.Contains(logs.String(), `level=WARN msg="execution provider unavailable; falling back to CPU" provider=cuda`) {
 		t.Errorf("no fallback warning in log:\n%s", logs.String())
