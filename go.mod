@@ -1,6 +1,6 @@
 module github.com/kiln-dev/kiln
 
-go 1.24.0
+go 1.26.0
 
 require (
 	github.com/VividCortex/ewma v1.2.0 // indirect
