@@ -394,6 +394,7 @@ func (g *generation) denoise(ctx context.Context, m Model, req Request, tc *text
 		rows *= 2
 	}
 	inBuf := make([]float32, rows*g.per)
+	outBuf := make([]float32, rows*g.per)
 	pred := make([]float32, len(lat))
 	inputs := map[int]*chunkInputs{}
 	ts := g.sch.Timesteps()
@@ -420,7 +421,7 @@ func (g *generation) denoise(ctx context.Context, m Model, req Request, tc *text
 			t0 := time.Now()
 			out, err := m.UNet(ctx, UNetInput{
 				Latents: in.latents, Timestep: t, Cond: in.cond,
-				TimeIDs: in.timeIDs, TimestepCond: in.tcond,
+				TimeIDs: in.timeIDs, TimestepCond: in.tcond, Out: outBuf[:len(dst)],
 			})
 			rep.UNetTime += time.Since(t0)
 			rep.UNetCalls++

@@ -53,12 +53,15 @@ func TensorToImages(t Tensor) ([]*image.NRGBA, error) {
 	plane := h * w
 	for k := range out {
 		img := image.NewNRGBA(image.Rect(0, 0, w, h))
-		src := t.Data[k*3*plane:]
-		for i := 0; i < plane; i++ {
-			img.Pix[4*i] = toByte(src[i])
-			img.Pix[4*i+1] = toByte(src[plane+i])
-			img.Pix[4*i+2] = toByte(src[2*plane+i])
-			img.Pix[4*i+3] = 255
+		src := t.Data[k*3*plane : (k+1)*3*plane]
+		r, g, bl := src[:plane], src[plane:2*plane], src[2*plane:]
+		pix := img.Pix[:4*plane]
+		for i := range r {
+			px := pix[4*i : 4*i+4 : 4*i+4]
+			px[0] = toByte(r[i])
+			px[1] = toByte(g[i])
+			px[2] = toByte(bl[i])
+			px[3] = 255
 		}
 		out[k] = img
 	}
@@ -66,14 +69,21 @@ func TensorToImages(t Tensor) ([]*image.NRGBA, error) {
 }
 
 func toByte(v float32) uint8 {
-	x := v/2 + 0.5
+	x := v*0.5 + 0.5
 	if !(x > 0) { // also NaN
 		return 0
 	}
-	if x > 1 {
-		x = 1
+	if x >= 1 {
+		return 255
 	}
-	return uint8(math.RoundToEven(float64(x * 255)))
+	// Round x·255 (a float32 product, as numpy computes it) half to
+	// even; the float64 addition is exact.
+	y := float64(x * 255)
+	r := int(y + 0.5)
+	if float64(r)-y == 0.5 && r&1 == 1 {
+		r--
+	}
+	return uint8(r)
 }
 
 // GuidanceEmbedding is the LCM UNet's timestep_cond for guidance scale

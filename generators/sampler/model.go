@@ -60,6 +60,11 @@ type UNetInput struct {
 	TimeIDs Tensor
 	// TimestepCond is LCM's [batch, dim] guidance embedding; empty otherwise.
 	TimestepCond Tensor
+	// Out is a buffer the size of the prediction that the model may write
+	// the prediction into and return as the result's Data, so that no
+	// full-size buffer is allocated per step. It is reused from step to
+	// step; a model may ignore it and return a buffer of its own.
+	Out []float32
 }
 
 // Model is a diffusion model as the sampler sees it.
