@@ -9,7 +9,6 @@ import (
 	"sync"
 
 	"github.com/kiln-dev/kiln/generators/sampler"
-	"github.com/kiln-dev/kiln/models/onnx"
 	ort "github.com/yalue/onnxruntime_go"
 )
 
@@ -317,20 +316,63 @@ func scalarValue(what string, ti TensorInfo, fv feedValue) (ort.Value, error) {
 }
 
 // float32sToFloat16 writes IEEE half-precision bits of src into dst
-// (little-endian, 2 bytes per value), as ONNX Runtime expects.
+// (little-endian, 2 bytes per value), as ONNX Runtime expects, rounding to
+// nearest even. It runs on every step of an fp16 model, so it avoids the
+// per-bit branching of onnx.Float32ToFloat16 (which the tests check it
+// against): normal numbers are rebiased and rounded with integer
+// arithmetic, and subnormal halves are rounded by the FPU.
 func float32sToFloat16(dst []byte, src []float32) {
+	dst = dst[:2*len(src)]
 	for i, v := range src {
-		h := onnx.Float32ToFloat16(v)
+		h := f32ToF16(v)
 		dst[2*i] = byte(h)
 		dst[2*i+1] = byte(h >> 8)
 	}
 }
 
+func f32ToF16(f float32) uint16 {
+	b := math.Float32bits(f)
+	sign := uint16(b>>16) & 0x8000
+	b &= 0x7fffffff
+	switch {
+	case b >= 0x47800000: // |f| >= 65536, Inf or NaN
+		if b > 0x7f800000 {
+			return sign | 0x7e00
+		}
+		return sign | 0x7c00
+	case b < 0x38800000: // below the smallest normal half, 2^-14
+		// In 0.5 + |f| the float32 unit in the last place is 2^-24, the
+		// half subnormal step, so the FPU's addition rounds |f| to a
+		// whole number of steps, to nearest even.
+		v := math.Float32frombits(b) + 0.5
+		return sign | uint16(math.Float32bits(v)-0x3f000000)
+	}
+	// Rebias the exponent (127 → 15) and round the 13 dropped mantissa
+	// bits to nearest even; a carry into the exponent is correct, up to
+	// Inf.
+	odd := (b >> 13) & 1
+	b += 0xc8000fff + odd
+	return sign | uint16(b>>13)
+}
+
 // float16sToFloat32 converts little-endian half-precision bits to float32.
 func float16sToFloat32(dst []float32, src []byte) {
+	src = src[:2*len(dst)]
 	for i := range dst {
-		dst[i] = onnx.Float16ToFloat32(uint16(src[2*i]) | uint16(src[2*i+1])<<8)
+		dst[i] = f16ToF32(uint16(src[2*i]) | uint16(src[2*i+1])<<8)
 	}
+}
+
+func f16ToF32(h uint16) float32 {
+	sign := uint32(h&0x8000) << 16
+	em := uint32(h & 0x7fff)
+	switch {
+	case em >= 0x7c00: // Inf or NaN
+		return math.Float32frombits(sign | 0x7f800000 | (em&0x3ff)<<13)
+	case em < 0x400: // zero or subnormal: em × 2^-24
+		return math.Float32frombits(sign | math.Float32bits(float32(em)*(1.0/(1<<24))))
+	}
+	return math.Float32frombits(sign | (em<<13 + 112<<23))
 }
 
 // checkFinite reports the first NaN or Inf in t, which a broken export or
