@@ -283,3 +283,26 @@ func BenchmarkEncode(b *testing.B) {
 		}
 	})
 }
+
+// TestConcurrentEncode shares one tokenizer (and its cache) between
+// goroutines; run with -race.
+func TestConcurrentEncode(t *testing.T) {
+	tok := loadCLIP(t)
+	want := tok.Tokens("a photo of a cat, highly detailed")
+	done := make(chan []int64)
+	for i := 0; i < 8; i++ {
+		go func() {
+			var got []int64
+			for j := 0; j < 50; j++ {
+				got = tok.Tokens("a photo of a cat, highly detailed")
+				tok.Encode(strings.Repeat("x", j))
+			}
+			done <- got
+		}()
+	}
+	for i := 0; i < 8; i++ {
+		if got := <-done; !slices.Equal(got, want) {
+			t.Errorf("concurrent Tokens = %v, want %v", got, want)
+		}
+	}
+}
