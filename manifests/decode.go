@@ -7,7 +7,6 @@ import (
 	"io"
 	"math"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -35,34 +34,68 @@ type value struct {
 	v   any // string, int64, float64, bool, []*value, *object, *yaml.Node (raw), or a converted type
 }
 
-// object is a decoded mapping: the known fields that decoded cleanly, and
-// where every field (clean or not) was written.
+// object is a decoded mapping: its fields in file order, each with where
+// its name is written and its value (nil when the value was bad and has
+// been reported, or was dropped). Objects have a handful of fields, so a
+// slice beats maps here, and keeps file order.
 type object struct {
-	pos    Pos
-	fields map[string]*value
-	keyPos map[string]Pos
+	pos  Pos
+	ents []entry
 }
 
-func newObject(pos Pos) *object {
-	return &object{pos: pos, fields: map[string]*value{}, keyPos: map[string]Pos{}}
+type entry struct {
+	name string
+	key  Pos
+	v    *value
+}
+
+func newObject(pos Pos) *object { return &object{pos: pos} }
+
+func (o *object) find(name string) int {
+	if o == nil {
+		return -1
+	}
+	for i := range o.ents {
+		if o.ents[i].name == name {
+			return i
+		}
+	}
+	return -1
 }
 
 // has reports whether the field was written, even if its value was bad.
-func (o *object) has(name string) bool {
-	if o == nil {
-		return false
-	}
-	_, ok := o.keyPos[name]
-	return ok
-}
+func (o *object) has(name string) bool { return o.find(name) >= 0 }
 
 // get returns the decoded value of a field.
 func (o *object) get(name string) (*value, bool) {
-	if o == nil {
-		return nil, false
+	if i := o.find(name); i >= 0 && o.ents[i].v != nil {
+		return o.ents[i].v, true
 	}
-	v, ok := o.fields[name]
-	return v, ok
+	return nil, false
+}
+
+// keyAt returns where the field's name is written.
+func (o *object) keyAt(name string) Pos {
+	if i := o.find(name); i >= 0 {
+		return o.ents[i].key
+	}
+	return o.pos
+}
+
+// set records a field, replacing an earlier one of the same name.
+func (o *object) set(name string, key Pos, v *value) {
+	if i := o.find(name); i >= 0 {
+		o.ents[i] = entry{name, key, v}
+		return
+	}
+	o.ents = append(o.ents, entry{name, key, v})
+}
+
+// drop forgets a field's value (it stays "written").
+func (o *object) drop(name string) {
+	if i := o.find(name); i >= 0 {
+		o.ents[i].v = nil
+	}
 }
 
 func (o *object) sub(name string) *object {
@@ -74,14 +107,6 @@ func (o *object) sub(name string) *object {
 	return nil
 }
 
-func (o *object) names() []string {
-	var n []string
-	for k := range o.fields {
-		n = append(n, k)
-	}
-	sort.Strings(n)
-	return n
-}
 
 // decoder turns the yaml.Node tree of one file into values, collecting
 // every problem instead of stopping at the first.
@@ -213,13 +238,16 @@ func (d *decoder) prewalk(root *yaml.Node) bool {
 	// Expanded size, aliases followed, memoised per node: linear in the
 	// file, and it finds a billion laughs wherever it sits, even under a
 	// key nothing reads.
+	// Only anchored nodes can be reached twice, so only they are memoised.
 	memo := map[*yaml.Node]int{}
 	var size func(n *yaml.Node) int
 	size = func(n *yaml.Node) int {
-		if v, ok := memo[n]; ok {
-			return v
+		if n.Anchor != "" {
+			if v, ok := memo[n]; ok {
+				return v
+			}
+			memo[n] = d.budget + 1 // a cycle (the parser refuses them) counts as too big
 		}
-		memo[n] = d.budget + 1 // a cycle (the parser refuses them) counts as too big
 		total := 1
 		if n.Kind == yaml.AliasNode && n.Alias != nil {
 			total += size(n.Alias)
@@ -238,7 +266,9 @@ func (d *decoder) prewalk(root *yaml.Node) bool {
 		if total > d.budget {
 			total = d.budget + 1
 		}
-		memo[n] = total
+		if n.Anchor != "" {
+			memo[n] = total
+		}
 		return total
 	}
 	if size(root) > d.budget {
@@ -441,6 +471,7 @@ func (d *decoder) decodeObject(s *spec, n *yaml.Node, path string) *value {
 		d.typeError(s, n, path)
 		return nil
 	}
+	o.ents = make([]entry, 0, len(n.Content)/2)
 	for _, p := range d.pairs(n, path) {
 		if d.bombed {
 			return nil
@@ -454,10 +485,7 @@ func (d *decoder) decodeObject(s *spec, n *yaml.Node, path string) *value {
 			d.unknownField(s, name, d.pos(p.key), join(path, name))
 			continue
 		}
-		o.keyPos[name] = d.pos(p.key)
-		if v := d.decode(f.spec, p.val, join(path, name)); v != nil {
-			o.fields[name] = v
-		}
+		o.ents = append(o.ents, entry{name, d.pos(p.key), d.decode(f.spec, p.val, join(path, name))})
 	}
 	for _, f := range s.fields {
 		if f.required && !o.has(f.name) {

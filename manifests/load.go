@@ -8,8 +8,10 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
 
 	"gopkg.in/yaml.v3"
 )
@@ -79,17 +81,34 @@ func LoadFS(fsys fs.FS) (*Project, error) {
 	errs = append(errs, ferrs...)
 	proj := &Project{Config: cfg, Files: files}
 	r := &resolver{specs: sp, cfg: cfg, proj: proj, entries: map[any]string{}, atlasObj: map[*Atlas]*object{}}
+	// Files parse independently, so they parse in parallel; results are
+	// kept by index so everything after this stays in file order.
+	type result struct {
+		fd   *fileDecl
+		errs ErrorList
+	}
+	results := make([]result, len(files))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	for i, name := range files {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			data, e := readLimited(fsys, name, cfg.Limits.MaxManifestBytes)
+			if e != nil {
+				results[i].errs = ErrorList{e.Error}
+				return
+			}
+			results[i].fd, results[i].errs = parseManifest(sp, cfg, name, data)
+		}()
+	}
+	wg.Wait()
 	var decls []*fileDecl
-	for _, name := range files {
-		data, e := readLimited(fsys, name, cfg.Limits.MaxManifestBytes)
-		if e != nil {
-			errs = append(errs, e.Error)
-			continue
-		}
-		fd, ferrs := parseManifest(sp, cfg, name, data)
-		errs = append(errs, ferrs...)
-		if fd != nil {
-			decls = append(decls, fd)
+	for _, res := range results {
+		errs = append(errs, res.errs...)
+		if res.fd != nil {
+			decls = append(decls, res.fd)
 		}
 	}
 	for _, fd := range decls {
@@ -230,9 +249,9 @@ func parseConfig(sp *specs, data []byte) (cfg *Config, errs ErrorList, ok bool) 
 		names[n] = m
 	}
 	if mo := o.sub("models"); mo != nil {
-		for n := range mo.keyPos {
-			if names[n] == nil {
-				names[n] = &Model{Name: n}
+		for _, e := range mo.ents {
+			if names[e.name] == nil {
+				names[e.name] = &Model{Name: e.name}
 			}
 		}
 	}

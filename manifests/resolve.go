@@ -18,22 +18,33 @@ func merge(layers ...*object) *object {
 			continue
 		}
 		if out == nil {
-			out = newObject(l.pos)
-		}
-		out.pos = l.pos
-		for name, kp := range l.keyPos {
-			out.keyPos[name] = kp
-		}
-		for name, v := range l.fields {
-			if prev, ok := out.fields[name]; ok {
-				po, ok1 := prev.v.(*object)
-				no, ok2 := v.v.(*object)
-				if ok1 && ok2 {
-					out.fields[name] = &value{pos: v.pos, v: merge(po, no)}
-					continue
+			n := 0
+			for _, l := range layers {
+				if l != nil {
+					n += len(l.ents)
 				}
 			}
-			out.fields[name] = v
+			out = &object{pos: l.pos, ents: make([]entry, 0, n)}
+		}
+		out.pos = l.pos
+		for _, e := range l.ents {
+			i := out.find(e.name)
+			switch {
+			case i < 0:
+				out.ents = append(out.ents, e)
+			case e.v == nil:
+				out.ents[i].key = e.key // written here, but bad: keep the lower value
+			default:
+				prev := out.ents[i].v
+				if prev != nil {
+					po, ok1 := prev.v.(*object)
+					no, ok2 := e.v.v.(*object)
+					if ok1 && ok2 {
+						e.v = &value{pos: e.v.pos, v: merge(po, no)}
+					}
+				}
+				out.ents[i] = e
+			}
 		}
 	}
 	if out == nil {
@@ -48,10 +59,13 @@ func recordWhere(o *object, prefix string, where map[string]Pos) {
 	if o == nil {
 		return
 	}
-	for name, v := range o.fields {
-		key := join(prefix, name)
-		where[key] = v.pos
-		if sub, ok := v.v.(*object); ok {
+	for _, e := range o.ents {
+		if e.v == nil {
+			continue
+		}
+		key := join(prefix, e.name)
+		where[key] = e.v.pos
+		if sub, ok := e.v.v.(*object); ok {
 			recordWhere(sub, key, where)
 		}
 	}
@@ -201,14 +215,13 @@ func (r *resolver) kindDefaults(def *object, kind Kind) *object {
 	if def == nil {
 		return nil
 	}
-	out := newObject(def.pos)
-	for name, v := range def.fields {
-		f := r.specs.asset.field(name)
+	out := &object{pos: def.pos, ents: make([]entry, 0, len(def.ents))}
+	for _, e := range def.ents {
+		f := r.specs.asset.field(e.name)
 		if f == nil || (f.kinds != nil && !containsKind(f.kinds, kind)) {
 			continue
 		}
-		out.fields[name] = v
-		out.keyPos[name] = def.keyPos[name]
+		out.ents = append(out.ents, e)
 	}
 	return out
 }
@@ -232,7 +245,7 @@ func (r *resolver) asset(f *fileDecl, path string, o *object) *Asset {
 	fileDef := r.kindDefaults(defaultsObj(f.defaults), kind)
 	m := merge(cfgDef, fileDef, o)
 	m.pos = o.pos
-	a := &Asset{ID: idv.v.(string), Kind: kind, File: f.name, Pos: o.pos, Where: map[string]Pos{}}
+	a := &Asset{ID: idv.v.(string), Kind: kind, File: f.name, Pos: o.pos, Where: make(map[string]Pos, len(m.ents)+4)}
 	b := binder{o: m, s: r.specs.asset}
 
 	if kind.Generated() {
@@ -257,7 +270,7 @@ func (r *resolver) asset(f *fileDecl, path string, o *object) *Asset {
 						"remove exemplars, or use a model whose path is "+Exemplar)
 				}
 			}
-			delete(m.fields, "exemplars") // inherited exemplars only apply to the exemplar model
+			m.drop("exemplars") // inherited exemplars only apply to the exemplar model
 		}
 	}
 	recordWhere(m, "", a.Where)
@@ -291,10 +304,10 @@ func (r *resolver) asset(f *fileDecl, path string, o *object) *Asset {
 		r.add(o.pos, path, `missing required field "prompt"`, `describe the picture, e.g. prompt: "mossy stone floor"`)
 	}
 	if o.has("strength") && !o.has("from") && a.From == "" {
-		r.add(o.keyPos["strength"], join(path, "strength"), "strength applies only with from:", "remove it, or set from: ASSET_ID")
+		r.add(o.keyAt("strength"), join(path, "strength"), "strength applies only with from:", "remove it, or set from: ASSET_ID")
 	}
 	if o.has("pick") && a.From == "" {
-		r.add(o.keyPos["pick"], join(path, "pick"), "pick applies only with from:", "remove it, or set from: ASSET_ID")
+		r.add(o.keyAt("pick"), join(path, "pick"), "pick applies only with from:", "remove it, or set from: ASSET_ID")
 	}
 	if a.From != "" && a.From == a.ID {
 		r.add(a.At("from"), join(path, "from"), "an asset cannot be made from itself", "name another asset")
@@ -374,7 +387,7 @@ func (r *resolver) asset(f *fileDecl, path string, o *object) *Asset {
 	}
 	if mo := o.sub("material"); kind == KindTexture && (mo != nil || o.has("material")) {
 		if mo == nil {
-			mo = newObject(o.keyPos["material"])
+			mo = newObject(o.keyAt("material"))
 		}
 		a.Material = r.material(f, join(path, "material"), mo, a)
 	}
@@ -483,7 +496,7 @@ func (r *resolver) material(f *fileDecl, path string, o *object, owner *Asset) *
 	mat.Formats = b.strs("formats")
 	mat.Preview = b.str("preview")
 	if o.has("alpha_cutoff") && mat.AlphaMode != "MASK" {
-		r.add(o.keyPos["alpha_cutoff"], join(path, "alpha_cutoff"), fmt.Sprintf("alpha_cutoff applies only to alpha_mode MASK, not %s", mat.AlphaMode), "set alpha_mode: MASK, or remove alpha_cutoff")
+		r.add(o.keyAt("alpha_cutoff"), join(path, "alpha_cutoff"), fmt.Sprintf("alpha_cutoff applies only to alpha_mode MASK, not %s", mat.AlphaMode), "set alpha_mode: MASK, or remove alpha_cutoff")
 	}
 	r.entries[mat] = path
 	return mat
@@ -548,7 +561,7 @@ func (r *resolver) crossCheck() {
 		}
 	}
 	sort.SliceStable(uses, func(i, j int) bool { return uses[i].pos.before(uses[j].pos) })
-	first := map[string]idUse{}
+	first := make(map[string]idUse, len(uses))
 	for _, u := range uses {
 		if f, dup := first[u.id]; dup {
 			hint := ""
@@ -561,7 +574,7 @@ func (r *resolver) crossCheck() {
 		first[u.id] = u
 	}
 
-	p.assets = map[string]*Asset{}
+	p.assets = make(map[string]*Asset, len(p.Assets))
 	p.atlases = map[string]*Atlas{}
 	p.materials = map[string]*Material{}
 	var ids []string
@@ -626,7 +639,14 @@ func (r *resolver) crossCheck() {
 			}
 			if globMeta(inc) {
 				n := 0
-				for _, id := range sortedIDs {
+				// Only ids sharing the glob's literal prefix can match;
+				// they form one run of the sorted list.
+				prefix := inc[:strings.IndexAny(inc, "*?[")]
+				start := sort.SearchStrings(sortedIDs, prefix)
+				for _, id := range sortedIDs[start:] {
+					if !strings.HasPrefix(id, prefix) {
+						break
+					}
 					if matchGlob(inc, id) {
 						n++
 						if !seen[id] {
@@ -727,10 +747,13 @@ func bindConfig(sp *specs, o *object) *Config {
 		c.Manifests = append(c.Manifests, x...)
 	}
 	if mo := o.sub("models"); mo != nil {
-		for name, v := range mo.fields {
-			m := *(v.v.(*Model))
-			m.Name = name
-			c.Models[name] = &m
+		for _, e := range mo.ents {
+			if e.v == nil {
+				continue
+			}
+			m := *(e.v.v.(*Model))
+			m.Name = e.name
+			c.Models[e.name] = &m
 		}
 	}
 	rt := b.sub("runtime")

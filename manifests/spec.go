@@ -307,10 +307,7 @@ func (d *decoder) decodeMap(s *spec, n *yaml.Node, path string) *value {
 		if s.keyCheck != nil && !s.keyCheck(d, join(path, name), name, d.pos(p.key)) {
 			continue
 		}
-		o.keyPos[name] = d.pos(p.key)
-		if v := d.decode(s.elem, p.val, join(path, name)); v != nil {
-			o.fields[name] = v
-		}
+		o.ents = append(o.ents, entry{name, d.pos(p.key), d.decode(s.elem, p.val, join(path, name))})
 	}
 	return &value{pos: o.pos, v: o}
 }

@@ -234,7 +234,7 @@ func newSpecs() *specs {
 		fld("palette", pathSpec("Quantise to this palette file (GIMP .gpl or .hex), project-relative.", pathInside, "palettes/pico8.hex", ".gpl", ".hex")),
 	).checked(func(d *decoder, p string, o *object) {
 		if o.has("colors") && o.has("palette") {
-			d.add(o.keyPos["palette"], join(p, "palette"), "colors and palette cannot both be set", "a palette fixes the colours; remove colors")
+			d.add(o.keyAt("palette"), join(p, "palette"), "colors and palette cannot both be set", "a palette fixes the colours; remove colors")
 		}
 	})
 	sprite := obj("Options of kind sprite-sheet: an animation.",
@@ -313,7 +313,7 @@ func newSpecs() *specs {
 	materialCheck := func(d *decoder, p string, o *object) {
 		for _, f := range []string{"metallic_roughness", "occlusion"} {
 			if o.has("orm") && o.has(f) {
-				d.add(o.keyPos[f], join(p, f), "cannot be set together with orm", "orm sets metallic_roughness and occlusion; remove one")
+				d.add(o.keyAt(f), join(p, f), "cannot be set together with orm", "orm sets metallic_roughness and occlusion; remove one")
 			}
 		}
 	}
@@ -557,11 +557,14 @@ func assetKindCheck(asset *spec, d *decoder, p string, o *object) {
 	}
 	kind := Kind(kv.v.(string))
 	spec := asset.fields
-	var own []string
-	for _, f := range spec {
-		if f.kinds == nil || containsKind(f.kinds, kind) {
-			own = append(own, f.name)
+	own := func() []string {
+		var own []string
+		for _, f := range spec {
+			if f.kinds == nil || containsKind(f.kinds, kind) {
+				own = append(own, f.name)
+			}
 		}
+		return own
 	}
 	for _, f := range spec {
 		if !o.has(f.name) || f.kinds == nil || containsKind(f.kinds, kind) {
@@ -570,20 +573,20 @@ func assetKindCheck(asset *spec, d *decoder, p string, o *object) {
 		fp := join(p, f.name)
 		switch {
 		case f.name == Kind(f.kinds[0]).Block() && len(f.kinds) == 1 && f.name != "material":
-			d.add(o.keyPos[f.name], fp, fmt.Sprintf("block %q is for kind %s, but this asset is kind %s", f.name, f.kinds[0], kind),
+			d.add(o.keyAt(f.name), fp, fmt.Sprintf("block %q is for kind %s, but this asset is kind %s", f.name, f.kinds[0], kind),
 				fmt.Sprintf("remove it, or set kind: %s", f.kinds[0]))
 		case kind == KindImage:
-			d.add(o.keyPos[f.name], fp, fmt.Sprintf("field %q does not apply to kind image", f.name),
-				"image assets are hand-made files; their fields are "+joinNames(own))
+			d.add(o.keyAt(f.name), fp, fmt.Sprintf("field %q does not apply to kind image", f.name),
+				"image assets are hand-made files; their fields are "+joinNames(own()))
 		default:
 			var ks []string
 			for _, k := range f.kinds {
 				ks = append(ks, string(k))
 			}
-			d.add(o.keyPos[f.name], fp, fmt.Sprintf("field %q does not apply to kind %s", f.name, kind),
+			d.add(o.keyAt(f.name), fp, fmt.Sprintf("field %q does not apply to kind %s", f.name, kind),
 				"it applies to kind "+orList(ks))
 		}
-		delete(o.fields, f.name)
+		o.drop(f.name)
 	}
 	if kind == KindImage && !o.has("image") {
 		d.add(o.pos, p, "kind image needs an image block", "add image: {source: art/NAME.png}")
