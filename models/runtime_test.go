@@ -266,3 +266,26 @@ func TestRunCancelled(t *testing.T) {
 		t.Error("Run after Release succeeded")
 	}
 }
+
+func TestExplainLoadError(t *testing.T) {
+	const lib = "/opt/ort/libonnxruntime.so.1"
+	hint := "; run `kiln setup` (needs npm) or set KILN_ORT_LIB / --ort-lib to libonnxruntime.so.1 from ONNX Runtime 1.24"
+	tests := []struct {
+		in, want string
+	}{
+		{"Platform-specific initialization failed: Error setting ORT API base: 2",
+			lib + " does not provide version 24 of the ONNX Runtime C API: it is older than ONNX Runtime 1.24" + hint},
+		{`Platform-specific initialization failed: Error looking up OrtGetApiBase in "` + lib + `": undefined symbol`,
+			lib + " loads but is not ONNX Runtime (it has no OrtGetApiBase)" + hint},
+		{`Platform-specific initialization failed: Error loading ONNX shared library "` + lib + `": libcublas.so.12: cannot open shared object file`,
+			"cannot load " + lib + `: Platform-specific initialization failed: Error loading ONNX shared library "` + lib + `": libcublas.so.12: cannot open shared object file (a library it needs may be missing: check ` + "`ldd " + lib + "`)" + hint},
+	}
+	for _, tt := range tests {
+		if got := explainLoadError(lib, fmt.Errorf("%s", tt.in)).Error(); got != tt.want {
+			t.Errorf("explainLoadError(%q):\n%s\nwant:\n%s", tt.in, got, tt.want)
+		}
+	}
+	if got := cleanORTMessage("/onnxruntime_src/x.cc:12 f() [ONNXRuntimeError] : 1 : FAIL : Failed to load library x.so."); got != "Failed to load library x.so" {
+		t.Errorf("cleanORTMessage: %q", got)
+	}
+}
