@@ -2,7 +2,6 @@ package models
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math"
 	"os"
@@ -63,7 +62,6 @@ func sharedDiffuser(t testing.TB, fl testmodels.Flavour) *Diffuser {
 		if err := testmodels.Write(dir, fl, testmodels.Options{}); err != nil {
 			t.Fatal(err)
 		}
-		fixVAEConfig(t, dir)
 		var err error
 		if f, err = OpenFolder(dir); err != nil {
 			t.Fatal(err)
@@ -90,37 +88,12 @@ func flavourFolder(t testing.TB, fl testmodels.Flavour) (*Folder, testmodels.Spe
 	if err != nil {
 		t.Fatal(err)
 	}
-	fixVAEConfig(t, dir)
 	f, err := OpenFolder(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.CacheDir = t.TempDir()
 	return f, spec
-}
-
-// fixVAEConfig works around generated VAE configs whose block_out_channels
-// has 3 entries (a scale factor of 4 by diffusers' rule) while the graphs
-// scale by 8: it adds the missing entry, so the config says what the graph
-// does. It does nothing once the generator writes consistent configs.
-func fixVAEConfig(t testing.TB, dir string) {
-	for _, c := range []string{VAEDecoder, VAEEncoder} {
-		p := filepath.Join(dir, c, "config.json")
-		cfg, err := readOptionalJSON(p)
-		if err != nil || cfg == nil {
-			continue
-		}
-		boc, ok := cfg["block_out_channels"].([]any)
-		if !ok || len(boc) != 3 {
-			continue
-		}
-		t.Logf("%s: block_out_channels %v implies a VAE factor of 4 but the graph scales by 8; adding an entry", p, boc)
-		cfg["block_out_channels"] = append(boc, boc[len(boc)-1])
-		data, _ := json.Marshal(cfg)
-		if err := os.WriteFile(p, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
 }
 
 // pseudo fills n values in [-1, 1) deterministically.

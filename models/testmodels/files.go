@@ -167,7 +167,7 @@ func (g *generator) writeConfigs() error {
 		"latent_channels":    latentChannels,
 		"sample_size":        8 * s.SampleSize,
 		"scaling_factor":     s.VAEScale,
-		"block_out_channels": []int{8, 16, 16},
+		"block_out_channels": []int{8, 16, 16, 16}, // 2^(4-1) = VAE factor 8, as the graphs scale
 	}
 	if s.Flavour == SDXL {
 		vae["force_upcast"] = true
