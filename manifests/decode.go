@@ -107,7 +107,6 @@ func (o *object) sub(name string) *object {
 	return nil
 }
 
-
 // decoder turns the yaml.Node tree of one file into values, collecting
 // every problem instead of stopping at the first.
 type decoder struct {
