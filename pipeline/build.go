@@ -257,6 +257,7 @@ type builder struct {
 	accel    map[string]chan struct{}
 
 	stopped atomic.Pointer[string] // the stage whose failure stopped the build
+	hashed  atomic.Int64           // files hashed to check them (not outputs being written)
 
 	mu       sync.Mutex // guards the fields below
 	files    map[string]*sourceHash
@@ -552,6 +553,7 @@ func (b *builder) report(started time.Time) *Report {
 		rep.Totals[sr.Status]++
 	}
 	rep.Orphans = b.orphans()
+	rep.FilesHashed = int(b.hashed.Load())
 	rep.Duration = Duration(time.Since(started))
 	return rep
 }
@@ -559,10 +561,9 @@ func (b *builder) report(started time.Time) *Report {
 // orphans lists outputs an earlier build published that no stage
 // publishes any more and that still exist.
 func (b *builder) orphans() []string {
-	current := b.publishedPaths()
 	var out []string
 	for _, p := range sortedKeys(b.old.Outputs) {
-		if current[p] {
+		if b.dag.published[p] != nil {
 			continue
 		}
 		if _, err := os.Lstat(filepath.Join(b.o.OutDir, filepath.FromSlash(p))); err == nil {
@@ -572,16 +573,6 @@ func (b *builder) orphans() []string {
 	return out
 }
 
-// publishedPaths is the set of paths any stage publishes.
-func (b *builder) publishedPaths() map[string]bool {
-	m := map[string]bool{}
-	for _, s := range b.dag.stages {
-		for _, p := range s.Publish {
-			m[path.Clean(p)] = true
-		}
-	}
-	return m
-}
 
 // finish makes everything written durable, then saves the build state if
 // it changed and removes the unfinished-build marker.
@@ -613,14 +604,15 @@ func (b *builder) finish() error {
 // entries for stages, files and outputs that no longer exist. It reports
 // whether anything changed.
 func (b *builder) newState() (*buildState, bool) {
-	st := newState()
+	st := &buildState{
+		Stages:  make(map[string]*stageState, len(b.nodes)),
+		Files:   make(map[string]statRecord, len(b.dag.files)),
+		Outputs: make(map[string]outputRecord, len(b.dag.published)),
+		Blobs:   make(map[string]statRecord, len(b.old.Blobs)),
+	}
 	dirty := false
-	files := map[string]bool{}
 	for _, n := range b.nodes {
 		id := n.st.ID
-		for _, f := range n.st.Files {
-			files[path.Clean(f)] = true
-		}
 		n.mu.Lock()
 		status, key, outs, notes := n.rep.Status, n.key, n.outputs, n.notes
 		n.mu.Unlock()
@@ -638,7 +630,7 @@ func (b *builder) newState() (*buildState, bool) {
 		dirty = true
 	}
 
-	for f := range files {
+	for f := range b.dag.files {
 		if h := b.files[f]; h != nil && h.err == nil && h.rec.SHA256 != "" {
 			st.Files[f] = h.rec
 			if b.old.Files[f] != h.rec {
@@ -652,9 +644,8 @@ func (b *builder) newState() (*buildState, bool) {
 		dirty = true
 	}
 
-	current := b.publishedPaths()
 	for p, rec := range b.old.Outputs {
-		if !current[p] {
+		if b.dag.published[p] == nil {
 			// An orphan: keep tracking it while it exists, so clean
 			// can remove it.
 			if _, err := os.Lstat(filepath.Join(b.o.OutDir, filepath.FromSlash(p))); err != nil {
@@ -672,7 +663,7 @@ func (b *builder) newState() (*buildState, bool) {
 	}
 
 	// Keep verified-stat records only for blobs some stage still names.
-	live := map[string]bool{}
+	live := make(map[string]bool, len(st.Stages))
 	for _, s := range st.Stages {
 		for _, ref := range s.Outputs {
 			live[ref.SHA256] = true

@@ -18,7 +18,7 @@ import (
 //	cas/<2 hex>/<sha256>   blobs: output files named by their content hash (read-only)
 //	ac/<2 hex>/<key>       action records: a stage key's outputs (JSON)
 //	tmp/                   stage outputs being written; emptied at the start of each build
-//	state.json             build state (see buildState)
+//	state                  build state (see buildState, statecodec.go)
 //	lock                   the project lock (flock), with the holder's pid
 //	build.incomplete       present while a build that wrote files has not finished
 //
@@ -75,13 +75,6 @@ func (c cache) actionPath(key string) string {
 func (c cache) tmpDir() string { return filepath.Join(c.dir, "tmp") }
 
 func (c cache) markerPath() string { return filepath.Join(c.dir, "build.incomplete") }
-
-// hasAction reports whether an action record exists for key (without
-// reading it).
-func (c cache) hasAction(key string) bool {
-	fi, err := os.Lstat(c.actionPath(key))
-	return err == nil && fi.Mode().IsRegular()
-}
 
 // readAction reads and checks the action record for key. A missing record
 // gives an error wrapping fs.ErrNotExist; a damaged one, errCorrupt.

@@ -60,6 +60,8 @@ type DAG struct {
 	index      map[string]int
 	deps       [][]int // per stage, indexes of its (unique) dependencies
 	dependents [][]int
+	published  map[string]*Stage // cleaned output path -> stage publishing it
+	files      map[string]bool   // source files of all stages, as written
 }
 
 // Graph validates stages and orders them. It reports, all at once: stages
@@ -73,6 +75,7 @@ func Graph(stages []Stage) (*DAG, error) {
 	d := &DAG{
 		stages: make([]*Stage, len(stages)),
 		index:  make(map[string]int, len(stages)),
+		files:  make(map[string]bool, len(stages)),
 	}
 	var problems []Problem
 	add := func(where, format string, args ...any) {
@@ -120,9 +123,12 @@ func Graph(stages []Stage) (*DAG, error) {
 			if err := safepath.Validate(f); err != nil {
 				add(s.Where, "stage %q source file: %v", s.ID, err)
 			}
+			d.files[f] = true
 		}
 	}
-	problems = append(problems, checkPublish(d.stages)...)
+	var pubProblems []Problem
+	d.published, pubProblems = checkPublish(d.stages)
+	problems = append(problems, pubProblems...)
 
 	order, cycle := d.topo()
 	if cycle != nil {
@@ -143,12 +149,14 @@ func depWhere(s *Stage, dep string) string {
 	return s.Where
 }
 
-// checkPublish validates output paths and finds collisions.
-func checkPublish(stages []*Stage) []Problem {
+// checkPublish validates output paths and finds collisions. It returns
+// the stage publishing each (cleaned) path.
+func checkPublish(stages []*Stage) (map[string]*Stage, []Problem) {
 	var problems []Problem
-	owner := map[string]*Stage{}
+	owner := make(map[string]*Stage, len(stages))
 	for _, s := range stages {
-		for _, name := range sortedKeys(s.Publish) {
+		names := publishNames(s)
+		for _, name := range names {
 			p := s.Publish[name]
 			if err := safepath.Validate(p); err != nil {
 				problems = append(problems, Problem{Where: s.Where,
@@ -167,7 +175,17 @@ func checkPublish(stages []*Stage) []Problem {
 			owner[clean] = s
 		}
 	}
-	for _, p := range sortedKeys(owner) {
+	var nested []string
+	for p := range owner {
+		for dir := path.Dir(p); dir != "."; dir = path.Dir(dir) {
+			if _, ok := owner[dir]; ok {
+				nested = append(nested, p)
+				break
+			}
+		}
+	}
+	sort.Strings(nested)
+	for _, p := range nested {
 		for dir := path.Dir(p); dir != "."; dir = path.Dir(dir) {
 			if o, ok := owner[dir]; ok {
 				problems = append(problems, Problem{Where: owner[p].Where,
@@ -176,7 +194,17 @@ func checkPublish(stages []*Stage) []Problem {
 			}
 		}
 	}
-	return problems
+	return owner, problems
+}
+
+// publishNames returns the names s publishes, sorted.
+func publishNames(s *Stage) []string {
+	if len(s.Publish) == 1 {
+		for name := range s.Publish {
+			return []string{name}
+		}
+	}
+	return sortedKeys(s.Publish)
 }
 
 // topo orders stages (Kahn's algorithm, always taking the earliest given

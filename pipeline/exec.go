@@ -73,8 +73,12 @@ func (b *builder) work(ctx context.Context, n *node, done chan<- *node) (handedO
 		return false
 	}
 
-	// Stages with equal keys run once: the second waits and finds the
-	// first one's result. Never wait for the lock while holding a slot.
+	if b.fromCache(ctx, n) {
+		finish()
+		return false
+	}
+	// Stages with equal keys run once: the second waits for the first and
+	// then finds its result. Never wait for the lock while holding a slot.
 	kl := b.keyLock(key)
 	if !kl.TryLock() {
 		b.switchSlot(ctx, &held, nil)
@@ -85,11 +89,11 @@ func (b *builder) work(ctx context.Context, n *node, done chan<- *node) (handedO
 			finish()
 			return false
 		}
-	}
-	if b.fromCache(ctx, n) {
-		kl.Unlock()
-		finish()
-		return false
+		if b.fromCache(ctx, n) {
+			kl.Unlock()
+			finish()
+			return false
+		}
 	}
 	if n.st.Resource == Accelerator {
 		// Free the CPU slot for other stages while waiting for the
@@ -183,6 +187,7 @@ func (b *builder) hashSource(rel string) (string, statRecord, error) {
 	if _, err := safepath.Join(b.o.Root, rel); err != nil {
 		return "", statRecord{}, fmt.Errorf("source file: %w", err)
 	}
+	b.hashed.Add(1)
 	sha, _, err := hashFile(abs)
 	if err != nil {
 		return "", statRecord{}, fmt.Errorf("source file %s: %w", rel, err)
@@ -195,14 +200,13 @@ func (b *builder) hashSource(rel string) (string, statRecord, error) {
 }
 
 // lookup finds n's key in the cache: from the build state when the key is
-// unchanged and its record still exists (no read), else by reading the
-// record. why explains a miss.
+// unchanged (no file access: the state, in the same folder, is written
+// only after the records it names, and a record or blob removed behind
+// kiln's back is noticed when the outputs are next read, and rebuilt),
+// else by reading the record. why explains a miss.
 func (b *builder) lookup(n *node) (outs map[string]blobRef, notes map[string]string, ok bool, why string) {
 	if st := b.old.Stages[n.st.ID]; st != nil && st.Key == n.key {
-		if b.cache.hasAction(n.key) {
-			return st.Outputs, st.Notes, true, ""
-		}
-		return nil, nil, false, "cache entry missing (the cache was cleaned or damaged)"
+		return st.Outputs, st.Notes, true, ""
 	}
 	rec, err := b.cache.readAction(n.key)
 	switch {
@@ -690,6 +694,7 @@ func (b *builder) verifyBlob(ref blobRef) error {
 	if b.blobTrusted(ref.SHA256, cur) {
 		return nil
 	}
+	b.hashed.Add(1)
 	sha, size, err := hashFile(p)
 	if err != nil {
 		return err

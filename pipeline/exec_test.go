@@ -513,7 +513,7 @@ func TestCrashLeftoversCleaned(t *testing.T) {
 	leftovers := []string{
 		p.out("sub/.a.txt.kiln-tmp-123"),
 		filepath.Join(p.cacheDir(), "tmp", "run-1", "out"),
-		filepath.Join(p.cacheDir(), ".state.json.kiln-tmp-9"),
+		filepath.Join(p.cacheDir(), ".state.kiln-tmp-9"),
 	}
 	for _, f := range leftovers {
 		os.MkdirAll(filepath.Dir(f), 0o755)

@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"hash"
 	"sort"
 	"strings"
 )
@@ -48,15 +47,27 @@ type namedBlob struct {
 // key hashes the parts into the stage's cache key (hex sha256). The
 // encoding is length-prefixed, so no two different part lists collide.
 func (p *keyParts) key() string {
-	h := sha256.New()
-	var buf [binary.MaxVarintLen64]byte
-	num := func(n int) { h.Write(buf[:binary.PutUvarint(buf[:], uint64(n))]) }
-	str := func(s string) { num(len(s)); writeString(h, s) }
+	size := 64 + len(p.Params)
+	for _, m := range p.Models {
+		size += len(m) + 4
+	}
+	for _, f := range p.Files {
+		size += len(f.Path) + len(f.SHA256) + 8
+	}
+	for _, d := range p.Deps {
+		size += len(d.ID) + 4
+		for _, o := range d.Outputs {
+			size += len(o.Name) + len(o.SHA256) + 8
+		}
+	}
+	buf := make([]byte, 0, size)
+	num := func(n int) { buf = binary.AppendUvarint(buf, uint64(n)) }
+	str := func(s string) { num(len(s)); buf = append(buf, s...) }
 	str(keyFormat)
 	str(p.Kind)
 	str(p.Version)
 	num(len(p.Params))
-	h.Write(p.Params)
+	buf = append(buf, p.Params...)
 	num(len(p.Models))
 	for _, m := range p.Models {
 		str(m)
@@ -75,16 +86,8 @@ func (p *keyParts) key() string {
 			str(o.SHA256)
 		}
 	}
-	return hex.EncodeToString(h.Sum(nil))
-}
-
-// writeString writes s to h without an allocation where possible.
-func writeString(h hash.Hash, s string) {
-	if sw, ok := h.(interface{ WriteString(string) (int, error) }); ok {
-		sw.WriteString(s)
-		return
-	}
-	h.Write([]byte(s))
+	sum := sha256.Sum256(buf)
+	return hex.EncodeToString(sum[:])
 }
 
 // canonicalJSON encodes v as JSON with object keys sorted at every level
@@ -182,11 +185,17 @@ func (c *canonicalizer) object(out *bytes.Buffer) error {
 		out.WriteString("{}")
 		return nil
 	}
+	// Members are written in input order, then reordered in place if
+	// their keys are not sorted (json.Marshal sorts map keys, so only
+	// struct fields usually need it).
 	type member struct {
-		key []byte // the quoted key as encoded
-		val []byte
+		key        []byte // the quoted key as encoded, in src
+		start, end int    // the member ("key":value) in out
 	}
-	var members []member
+	var small [8]member
+	members := small[:0]
+	base := out.Len()
+	out.WriteByte('{')
 	for {
 		ks := c.pos
 		c.skipString()
@@ -195,11 +204,13 @@ func (c *canonicalizer) object(out *bytes.Buffer) error {
 			return fmt.Errorf("canonical JSON: expected ':' after object key")
 		}
 		c.pos++
-		var val bytes.Buffer
-		if err := c.value(&val); err != nil {
+		start := out.Len()
+		out.Write(key)
+		out.WriteByte(':')
+		if err := c.value(out); err != nil {
 			return err
 		}
-		members = append(members, member{key, val.Bytes()})
+		members = append(members, member{key, start, out.Len()})
 		if c.pos >= len(c.src) {
 			return fmt.Errorf("canonical JSON: unterminated object")
 		}
@@ -208,21 +219,27 @@ func (c *canonicalizer) object(out *bytes.Buffer) error {
 		if ch == '}' {
 			break
 		}
-	}
-	sorted := sort.SliceIsSorted(members, func(i, j int) bool { return bytes.Compare(members[i].key, members[j].key) < 0 })
-	if !sorted {
-		sort.SliceStable(members, func(i, j int) bool { return bytes.Compare(members[i].key, members[j].key) < 0 })
-	}
-	out.WriteByte('{')
-	for i, m := range members {
-		if i > 0 {
-			out.WriteByte(',')
-		}
-		out.Write(m.key)
-		out.WriteByte(':')
-		out.Write(m.val)
+		out.WriteByte(',')
 	}
 	out.WriteByte('}')
+	less := func(i, j int) bool { return bytes.Compare(members[i].key, members[j].key) < 0 }
+	if sort.SliceIsSorted(members, less) {
+		return nil
+	}
+	sort.SliceStable(members, less)
+	written := out.Bytes()
+	var sorted bytes.Buffer
+	sorted.Grow(out.Len() - base)
+	sorted.WriteByte('{')
+	for i, m := range members {
+		if i > 0 {
+			sorted.WriteByte(',')
+		}
+		sorted.Write(written[m.start:m.end])
+	}
+	sorted.WriteByte('}')
+	out.Truncate(base)
+	out.Write(sorted.Bytes())
 	return nil
 }
 

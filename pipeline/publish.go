@@ -79,6 +79,7 @@ func (b *builder) outputCurrent(n *node, rel, name string, ref blobRef) (bool, s
 	if cur.Size != ref.Size {
 		return false, "modified outside kiln"
 	}
+	b.hashed.Add(1)
 	sha, _, err := hashFile(abs)
 	if err != nil {
 		return false, "unreadable (" + err.Error() + ")"

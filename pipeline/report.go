@@ -138,6 +138,10 @@ type Report struct {
 	// build published and no stage publishes any more. kiln leaves them in
 	// place (an engine project may reference them); Clean removes them.
 	Orphans []string `json:"orphans,omitempty"`
+	// FilesHashed counts source files, published outputs and cache blobs
+	// that had to be read and hashed to verify them, because their stat
+	// did not match what kiln recorded. An unchanged project hashes none.
+	FilesHashed int `json:"files_hashed"`
 }
 
 // Stage returns the report of stage id, or nil.

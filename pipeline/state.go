@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -14,12 +13,9 @@ import (
 	"github.com/kiln-dev/kiln/internal/atomicfile"
 )
 
-// stateFormat versions the state file; a state file of another format is
-// ignored (everything is re-verified by hashing, nothing is lost).
-const stateFormat = 1
-
-// stateFile is the build state's name inside the cache folder.
-const stateFile = "state.json"
+// stateFile is the build state's name inside the cache folder (see
+// statecodec.go for its encoding).
+const stateFile = "state"
 
 // buildState is what kiln remembers between builds to avoid work: the last
 // key and outputs of each stage (for --explain and for dependents' keys),
@@ -29,7 +25,6 @@ const stateFile = "state.json"
 // correctness, because a record is trusted only when the file's size,
 // modification time, change time and inode all still match.
 type buildState struct {
-	Format  int                     `json:"format"`
 	Stages  map[string]*stageState  `json:"stages"`
 	Files   map[string]statRecord   `json:"files"`
 	Outputs map[string]outputRecord `json:"outputs"`
@@ -116,7 +111,6 @@ func statFile(path string, follow bool) (fs.FileInfo, statRecord, error) {
 
 func newState() *buildState {
 	return &buildState{
-		Format:  stateFormat,
 		Stages:  map[string]*stageState{},
 		Files:   map[string]statRecord{},
 		Outputs: map[string]outputRecord{},
@@ -124,8 +118,8 @@ func newState() *buildState {
 	}
 }
 
-// loadState reads the state file; a missing, unreadable or foreign one
-// gives an empty state (with a warning when it existed).
+// loadState reads the state file; a missing, unreadable, damaged or
+// foreign one gives an empty state (with a warning when it existed).
 func loadState(cacheDir string, log *slog.Logger) *buildState {
 	p := filepath.Join(cacheDir, stateFile)
 	data, err := os.ReadFile(p)
@@ -135,36 +129,19 @@ func loadState(cacheDir string, log *slog.Logger) *buildState {
 		}
 		return newState()
 	}
-	st := newState()
-	if err := json.Unmarshal(data, st); err != nil || st.Format != stateFormat {
+	st, err := decodeState(data)
+	if err != nil {
 		log.Warn("ignoring unreadable build state; files will be re-hashed", "path", p, "err", err)
 		return newState()
-	}
-	if st.Stages == nil {
-		st.Stages = map[string]*stageState{}
-	}
-	for id, s := range st.Stages {
-		if s == nil || !isHash(s.Key) {
-			delete(st.Stages, id)
-		}
-	}
-	if st.Files == nil {
-		st.Files = map[string]statRecord{}
-	}
-	if st.Outputs == nil {
-		st.Outputs = map[string]outputRecord{}
-	}
-	if st.Blobs == nil {
-		st.Blobs = map[string]statRecord{}
 	}
 	return st
 }
 
 // save writes the state file atomically (and durably).
 func (s *buildState) save(cacheDir string) error {
-	data, err := json.Marshal(s)
+	data, err := encodeState(s)
 	if err != nil {
-		return fmt.Errorf("encode build state: %w", err)
+		return err
 	}
 	p := filepath.Join(cacheDir, stateFile)
 	if err := atomicfile.WriteFile(p, data, 0o644); err != nil {
