@@ -573,7 +573,6 @@ func (b *builder) orphans() []string {
 	return out
 }
 
-
 // finish makes everything written durable, then saves the build state if
 // it changed and removes the unfinished-build marker.
 func (b *builder) finish() error {
