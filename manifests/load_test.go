@@ -379,6 +379,20 @@ materials:
 	}
 }
 
+func TestSourceFiles(t *testing.T) {
+	p := mustLoad(t, map[string]string{"a.kiln.yaml": m(`assets:
+  - {id: a, kind: image, image: {source: art/a.png}}
+  - {id: b, kind: tileable, prompt: s, exemplars: [refs/z.png, art/a.png]}
+  - {id: c, kind: sprite-sheet, prompt: s, sprite: {frames: 1, pixel_art: {palette: pal/p.gpl}}}
+`)})
+	if got := p.Asset("b").Files(); !reflect.DeepEqual(got, []string{"art/a.png", "refs/z.png"}) {
+		t.Errorf("b.Files() = %q", got)
+	}
+	if got := p.SourceFiles(); !reflect.DeepEqual(got, []string{"art/a.png", "pal/p.gpl", "refs/z.png"}) {
+		t.Errorf("SourceFiles() = %q", got)
+	}
+}
+
 func TestConfigValues(t *testing.T) {
 	p := mustLoad(t, map[string]string{ConfigFile: `version: 1
 output: game/assets/gen

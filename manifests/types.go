@@ -2,6 +2,7 @@ package manifests
 
 import (
 	"image/color"
+	"sort"
 	"strconv"
 	"time"
 )
@@ -141,6 +142,22 @@ func (a *Asset) At(field string) Pos {
 		return p
 	}
 	return a.Pos
+}
+
+// Files returns the project-relative files the asset reads (its source
+// image, exemplars, palette), sorted, for cache keys and file watching.
+// Whether they exist is checked when they are read, not here.
+func (a *Asset) Files() []string {
+	var f []string
+	if a.Image != nil {
+		f = append(f, a.Image.Source)
+	}
+	f = append(f, a.Exemplars...)
+	if a.Sprite != nil && a.Sprite.PixelArt != nil && a.Sprite.PixelArt.Palette != "" {
+		f = append(f, a.Sprite.PixelArt.Palette)
+	}
+	sort.Strings(f)
+	return f
 }
 
 // ImageOptions are the options of kind image.
@@ -541,6 +558,23 @@ type Project struct {
 	assets    map[string]*Asset
 	atlases   map[string]*Atlas
 	materials map[string]*Material
+}
+
+// SourceFiles returns every project file the assets read, sorted and
+// without duplicates: what a watcher must watch besides the manifests.
+func (p *Project) SourceFiles() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, a := range p.Assets {
+		for _, f := range a.Files() {
+			if !seen[f] {
+				seen[f] = true
+				out = append(out, f)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // Asset returns the asset with the id, or nil.
