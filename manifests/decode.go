@@ -280,19 +280,18 @@ func (d *decoder) prewalk(root *yaml.Node) bool {
 	return true
 }
 
-// enter follows an alias and counts the visit against the alias budget.
-// It returns nil once the budget is spent.
-func (d *decoder) enter(n *yaml.Node) (*yaml.Node, bool) {
-	alias := false
+// enter follows an alias and counts the visit against the alias budget
+// (a second line of defence behind prewalk's structural check). It
+// returns nil once the budget is spent.
+func (d *decoder) enter(n *yaml.Node) *yaml.Node {
 	for n != nil && n.Kind == yaml.AliasNode {
 		if d.aliasDepth == 0 {
 			d.aliasPos = d.pos(n)
 		}
-		alias = true
 		n = n.Alias
 	}
 	if d.bombed || n == nil {
-		return nil, alias
+		return nil
 	}
 	d.visits++
 	if d.visits > d.budget {
@@ -302,9 +301,9 @@ func (d *decoder) enter(n *yaml.Node) (*yaml.Node, bool) {
 			pos = d.pos(n)
 		}
 		d.add(pos, "", fmt.Sprintf("YAML aliases expand to more than %d nodes", d.budget), `this looks like a "billion laughs" alias bomb; use fewer or smaller aliases`)
-		return nil, alias
+		return nil
 	}
-	return n, alias
+	return n
 }
 
 // describe says what a node is, for "expected X, got Y" messages.
@@ -342,7 +341,7 @@ func (d *decoder) decode(s *spec, n *yaml.Node, path string) *value {
 		d.aliasDepth++
 		defer func() { d.aliasDepth-- }()
 	}
-	n, _ = d.enter(n)
+	n = d.enter(n)
 	if n == nil {
 		return nil
 	}
@@ -434,7 +433,7 @@ func (d *decoder) pairs(n *yaml.Node, path string) []pair {
 func (d *decoder) mergeSources(v *yaml.Node, path string) []*yaml.Node {
 	d.aliasDepth++
 	defer func() { d.aliasDepth-- }()
-	n, _ := d.enter(v)
+	n := d.enter(v)
 	if n == nil {
 		return nil
 	}
@@ -444,7 +443,7 @@ func (d *decoder) mergeSources(v *yaml.Node, path string) []*yaml.Node {
 	case yaml.SequenceNode:
 		var out []*yaml.Node
 		for _, c := range n.Content {
-			m, _ := d.enter(c)
+			m := d.enter(c)
 			if m == nil {
 				return out
 			}

@@ -137,7 +137,7 @@ func quote(s string) string {
 	return strconv.Quote(s)
 }
 
-// quoteList formats names as `"a", "b"`.
+// joinNames formats names as "a, b, c" for hints.
 func joinNames(names []string) string {
 	return strings.Join(names, ", ")
 }

@@ -206,7 +206,7 @@ func checkVersion(d *decoder, root *yaml.Node) bool {
 		if k.Kind != yaml.ScalarNode || k.Value != "version" {
 			continue
 		}
-		n, _ := d.enter(v)
+		n := d.enter(v)
 		if n == nil {
 			return false
 		}

@@ -112,11 +112,7 @@ func (s *spec) what() string {
 		if len(s.enum) == 1 {
 			return fmt.Sprintf("%q", s.enum[0])
 		}
-		q := make([]string, len(s.enum))
-		for i, e := range s.enum {
-			q[i] = e
-		}
-		return "one of " + strings.Join(q, ", ")
+		return "one of " + strings.Join(s.enum, ", ")
 	case kInt:
 		return "an integer"
 	case kNumber:
