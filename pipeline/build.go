@@ -220,8 +220,6 @@ type node struct {
 	selected   bool
 	pending    int // unfinished selected deps; owned by the coordinator
 
-	log *slog.Logger
-
 	// repairMu serialises rebuilding this stage when a dependent finds
 	// its cache entry damaged.
 	repairMu sync.Mutex
@@ -229,12 +227,16 @@ type node struct {
 	// mu guards the results below. They are written by the stage's worker
 	// before it reports completion, and again only by a repair.
 	mu      sync.Mutex
-	key     string
+	key     digest
 	parts   *keyParts
 	outputs map[string]blobRef // nil while unknown
 	notes   map[string]string
 	rep     StageReport
 }
+
+// log returns the stage's logger (made on demand: most stages of a
+// no-op build never log).
+func (n *node) log(b *builder) *slog.Logger { return b.o.Log.With("stage", n.st.ID) }
 
 // status returns the node's current status.
 func (n *node) status() Status {
@@ -261,16 +263,16 @@ type builder struct {
 
 	mu       sync.Mutex // guards the fields below
 	files    map[string]*sourceHash
-	blobs    map[string]statRecord   // blobs verified in this build
+	blobs    map[digest]statRecord   // blobs verified in this build
 	outputs  map[string]outputRecord // outputs published or checked in this build
-	keyLocks map[string]*sync.Mutex
+	keyLocks map[digest]*sync.Mutex
 	wrote    bool // files were written to the output folder or the cache
 }
 
 // sourceHash is the content hash of one source file, computed once.
 type sourceHash struct {
 	once sync.Once
-	sha  string
+	sha  digest
 	rec  statRecord
 	err  error
 }
@@ -286,9 +288,9 @@ func newBuilder(o Options, dag *DAG, mask []bool, old *buildState) *builder {
 		cpu:      make(chan struct{}, o.Jobs),
 		accel:    map[string]chan struct{}{},
 		files:    map[string]*sourceHash{},
-		blobs:    map[string]statRecord{},
+		blobs:    map[digest]statRecord{},
 		outputs:  map[string]outputRecord{},
-		keyLocks: map[string]*sync.Mutex{},
+		keyLocks: map[digest]*sync.Mutex{},
 	}
 	b.nodes = make([]*node, len(dag.stages))
 	for i, s := range dag.stages {
@@ -512,7 +514,7 @@ func (b *builder) slotFor(n *node) chan struct{} {
 }
 
 // keyLock returns the mutex that makes stages with equal keys run once.
-func (b *builder) keyLock(key string) *sync.Mutex {
+func (b *builder) keyLock(key digest) *sync.Mutex {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	m := b.keyLocks[key]
@@ -607,7 +609,7 @@ func (b *builder) newState() (*buildState, bool) {
 		Stages:  make(map[string]*stageState, len(b.nodes)),
 		Files:   make(map[string]statRecord, len(b.dag.files)),
 		Outputs: make(map[string]outputRecord, len(b.dag.published)),
-		Blobs:   make(map[string]statRecord, len(b.old.Blobs)),
+		Blobs:   make(map[digest]statRecord, len(b.old.Blobs)),
 	}
 	dirty := false
 	for _, n := range b.nodes {
@@ -630,7 +632,7 @@ func (b *builder) newState() (*buildState, bool) {
 	}
 
 	for f := range b.dag.files {
-		if h := b.files[f]; h != nil && h.err == nil && h.rec.SHA256 != "" {
+		if h := b.files[f]; h != nil && h.err == nil && !h.rec.SHA256.IsZero() {
 			st.Files[f] = h.rec
 			if b.old.Files[f] != h.rec {
 				dirty = true
@@ -662,7 +664,7 @@ func (b *builder) newState() (*buildState, bool) {
 	}
 
 	// Keep verified-stat records only for blobs some stage still names.
-	live := make(map[string]bool, len(st.Stages))
+	live := make(map[digest]bool, len(st.Stages))
 	for _, s := range st.Stages {
 		for _, ref := range s.Outputs {
 			live[ref.SHA256] = true

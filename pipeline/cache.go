@@ -2,7 +2,7 @@ package pipeline
 
 import (
 	"crypto/sha256"
-	"encoding/hex"
+	"hash"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,7 +32,7 @@ const actionFormat = 1
 // actionRecord is the result of running a stage with a given key.
 type actionRecord struct {
 	Format int    `json:"format"`
-	Key    string `json:"key"`
+	Key    digest `json:"key"`
 	// Stage is the stage that produced it (informational: any stage with
 	// the same key may use it).
 	Stage    string             `json:"stage"`
@@ -64,12 +64,14 @@ type cache struct {
 	dir string
 }
 
-func (c cache) blobPath(sha string) string {
-	return filepath.Join(c.dir, "cas", sha[:2], sha)
+func (c cache) blobPath(sha digest) string {
+	h := sha.String()
+	return filepath.Join(c.dir, "cas", h[:2], h)
 }
 
-func (c cache) actionPath(key string) string {
-	return filepath.Join(c.dir, "ac", key[:2], key)
+func (c cache) actionPath(key digest) string {
+	h := key.String()
+	return filepath.Join(c.dir, "ac", h[:2], h)
 }
 
 func (c cache) tmpDir() string { return filepath.Join(c.dir, "tmp") }
@@ -78,7 +80,7 @@ func (c cache) markerPath() string { return filepath.Join(c.dir, "build.incomple
 
 // readAction reads and checks the action record for key. A missing record
 // gives an error wrapping fs.ErrNotExist; a damaged one, errCorrupt.
-func (c cache) readAction(key string) (*actionRecord, error) {
+func (c cache) readAction(key digest) (*actionRecord, error) {
 	p := c.actionPath(key)
 	data, err := os.ReadFile(p)
 	if err != nil {
@@ -92,7 +94,7 @@ func (c cache) readAction(key string) (*actionRecord, error) {
 		return nil, &corruptError{p, "wrong format or key"}
 	}
 	for name, b := range rec.Outputs {
-		if !isHash(b.SHA256) || b.Size < 0 {
+		if b.SHA256.IsZero() || b.Size < 0 {
 			return nil, &corruptError{p, fmt.Sprintf("bad hash for output %q", name)}
 		}
 	}
@@ -128,23 +130,30 @@ func (c cache) writeAction(rec *actionRecord) error {
 }
 
 // removeAction discards the record for key.
-func (c cache) removeAction(key string) {
+func (c cache) removeAction(key digest) {
 	os.Remove(c.actionPath(key))
 }
 
-// hashFile returns the hex sha256 and size of the file at path.
-func hashFile(path string) (string, int64, error) {
+// hashFile returns the sha256 and size of the file at path.
+func hashFile(path string) (digest, int64, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return "", 0, err
+		return digest{}, 0, err
 	}
 	defer f.Close()
 	h := sha256.New()
 	n, err := io.Copy(h, f)
 	if err != nil {
-		return "", n, fmt.Errorf("read %s: %w", path, err)
+		return digest{}, n, fmt.Errorf("read %s: %w", path, err)
 	}
-	return hex.EncodeToString(h.Sum(nil)), n, nil
+	return sumOf(h), n, nil
+}
+
+// sumOf returns the digest computed by a sha256 hash.
+func sumOf(h hash.Hash) digest {
+	var d digest
+	h.Sum(d[:0])
+	return d
 }
 
 // isNotExist reports whether err means a file is missing.

@@ -3,11 +3,11 @@ package pipeline
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
 	"io"
+	"log/slog"
 	"maps"
 	"os"
 	"path/filepath"
@@ -54,7 +54,6 @@ func (b *builder) work(ctx context.Context, n *node, done chan<- *node) (handedO
 		finish()
 		return false
 	}
-	n.log = b.o.Log.With("stage", n.st.ID)
 	parts, err := b.keyParts(n)
 	if err != nil {
 		n.fail(StatusFailed, err)
@@ -64,7 +63,7 @@ func (b *builder) work(ctx context.Context, n *node, done chan<- *node) (handedO
 	key := parts.key()
 	n.mu.Lock()
 	n.key, n.parts = key, parts
-	n.rep.Key = key
+	n.rep.Key = key.String()
 	n.mu.Unlock()
 
 	if b.readOnly {
@@ -156,7 +155,7 @@ func namedBlobs(outs map[string]blobRef) []namedBlob {
 // sourceHash returns the content hash of a source file, computing it at
 // most once per build and not at all when the file's stat matches the
 // trusted record of an earlier build.
-func (b *builder) sourceHash(rel string) (string, error) {
+func (b *builder) sourceHash(rel string) (digest, error) {
 	b.mu.Lock()
 	h := b.files[rel]
 	if h == nil {
@@ -168,29 +167,29 @@ func (b *builder) sourceHash(rel string) (string, error) {
 	return h.sha, h.err
 }
 
-func (b *builder) hashSource(rel string) (string, statRecord, error) {
+func (b *builder) hashSource(rel string) (digest, statRecord, error) {
 	abs := filepath.Join(b.o.Root, filepath.FromSlash(rel))
 	now := time.Now()
 	fi, cur, err := statFile(abs, true)
 	if err != nil {
 		if isNotExist(err) {
-			return "", statRecord{}, fmt.Errorf("source file %s not found (looked for %s); add the file or fix the path in the manifest", rel, abs)
+			return digest{}, statRecord{}, fmt.Errorf("source file %s not found (looked for %s); add the file or fix the path in the manifest", rel, abs)
 		}
-		return "", statRecord{}, fmt.Errorf("source file %s: %w", rel, err)
+		return digest{}, statRecord{}, fmt.Errorf("source file %s: %w", rel, err)
 	}
 	if fi.IsDir() {
-		return "", statRecord{}, fmt.Errorf("source file %s is a folder; name a file", rel)
+		return digest{}, statRecord{}, fmt.Errorf("source file %s is a folder; name a file", rel)
 	}
-	if old, ok := b.old.Files[rel]; ok && old.SHA256 != "" && old.unchanged(cur) {
+	if old, ok := b.old.Files[rel]; ok && !old.SHA256.IsZero() && old.unchanged(cur) {
 		return old.SHA256, old, nil
 	}
 	if _, err := safepath.Join(b.o.Root, rel); err != nil {
-		return "", statRecord{}, fmt.Errorf("source file: %w", err)
+		return digest{}, statRecord{}, fmt.Errorf("source file: %w", err)
 	}
 	b.hashed.Add(1)
 	sha, _, err := hashFile(abs)
 	if err != nil {
-		return "", statRecord{}, fmt.Errorf("source file %s: %w", rel, err)
+		return digest{}, statRecord{}, fmt.Errorf("source file %s: %w", rel, err)
 	}
 	rec := trustAt(cur, sha, now)
 	if _, after, err := statFile(abs, true); err != nil || after != cur {
@@ -213,7 +212,7 @@ func (b *builder) lookup(n *node) (outs map[string]blobRef, notes map[string]str
 	case err == nil:
 		return rec.Outputs, rec.Notes, true, ""
 	case errors.Is(err, errCorrupt):
-		n.log.Warn("discarding damaged cache record", "err", err)
+		n.log(b).Warn("discarding damaged cache record", "err", err)
 		if !b.readOnly {
 			b.cache.removeAction(n.key)
 		}
@@ -268,7 +267,7 @@ func (b *builder) inspect(n *node) {
 		reasons = append(b.explain(n), "result for the new inputs found in the cache")
 	}
 	stale := false
-	for _, name := range sortedKeys(n.st.Publish) {
+	for _, name := range publishNames(n.st) {
 		rel := cleanRel(n.st.Publish[name])
 		ref, have := outs[name]
 		if !have {
@@ -319,7 +318,7 @@ func (b *builder) fromCache(ctx context.Context, n *node) bool {
 	restored, err := b.publish(ctx, n, outs)
 	if err != nil {
 		if errors.Is(err, errCorrupt) {
-			n.log.Warn("discarding damaged cache entry; rebuilding", "err", err)
+			n.log(b).Warn("discarding damaged cache entry; rebuilding", "err", err)
 			b.cache.removeAction(n.key)
 			n.mu.Lock()
 			n.rep.Reasons = append(n.rep.Reasons, "cache entry damaged ("+err.Error()+"); rebuilt")
@@ -426,7 +425,7 @@ func (b *builder) prepareInputs(ctx context.Context, n *node, held *chan struct{
 			if !errors.Is(err, errCorrupt) {
 				return nil, fmt.Errorf("read output %s of dependency %s: %w", name, d.st.ID, err)
 			}
-			d.log.Warn("cache entry damaged; rebuilding it", "for", n.st.ID, "err", err)
+			d.log(b).Warn("cache entry damaged; rebuilding it", "for", n.st.ID, "err", err)
 			fixed, rerr := b.repair(ctx, d, held)
 			if rerr != nil {
 				return nil, fmt.Errorf("dependency %s: its cache entry was damaged and rebuilding it failed: %w", d.st.ID, rerr)
@@ -589,9 +588,9 @@ func (b *builder) runStage(ctx context.Context, n *node, inputs map[string]map[s
 		notes[k] = v
 		mu.Unlock()
 	}
-	r := NewRun(b.o.Root, n.log, input, create, progress, note)
+	r := NewRun(b.o.Root, n.log(b), input, create, progress, note)
 
-	runErr := safeRun(ctx, n, r)
+	runErr := safeRun(ctx, n, r, r.Log)
 	mu.Lock()
 	defer mu.Unlock()
 	var unclosed []string
@@ -609,7 +608,7 @@ func (b *builder) runStage(ctx context.Context, n *node, inputs map[string]map[s
 		return nil, nil, fmt.Errorf("stage left outputs %s open; a stage must close every output it creates (this is a bug in the %s stage)", joinNames(unclosed), n.st.Kind)
 	}
 	var missing []string
-	for _, name := range sortedKeys(n.st.Publish) {
+	for _, name := range publishNames(n.st) {
 		if _, ok := created[name]; !ok {
 			missing = append(missing, name)
 		}
@@ -623,7 +622,7 @@ func (b *builder) runStage(ctx context.Context, n *node, inputs map[string]map[s
 		if o.err != nil {
 			return nil, nil, fmt.Errorf("write output %s: %w", name, o.err)
 		}
-		ref := blobRef{SHA256: hex.EncodeToString(o.h.Sum(nil)), Size: o.size}
+		ref := blobRef{SHA256: sumOf(o.h), Size: o.size}
 		if err := b.storeBlob(o.path, ref); err != nil {
 			return nil, nil, err
 		}
@@ -636,10 +635,10 @@ func (b *builder) runStage(ctx context.Context, n *node, inputs map[string]map[s
 }
 
 // safeRun calls Run, turning a panic into an error (and logging its stack).
-func safeRun(ctx context.Context, n *node, r *Run) (err error) {
+func safeRun(ctx context.Context, n *node, r *Run, log *slog.Logger) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			n.log.Error("stage panicked", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			log.Error("stage panicked", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 			err = fmt.Errorf("stage panicked: %v (this is a bug in the %s stage; the stack trace is in the log)", v, n.st.Kind)
 		}
 	}()
@@ -668,7 +667,7 @@ func (b *builder) storeBlob(tmpPath string, ref blobRef) error {
 	}
 	if _, cur, err := statFile(dst, false); err == nil {
 		b.mu.Lock()
-		b.blobs[ref.SHA256] = trustAt(cur, "", now)
+		b.blobs[ref.SHA256] = trustAt(cur, digest{}, now)
 		b.mu.Unlock()
 	}
 	return nil
@@ -706,13 +705,13 @@ func (b *builder) verifyBlob(ref blobRef) error {
 		return &corruptError{p, "content does not match its hash"}
 	}
 	b.mu.Lock()
-	b.blobs[ref.SHA256] = trustAt(cur, "", now)
+	b.blobs[ref.SHA256] = trustAt(cur, digest{}, now)
 	b.mu.Unlock()
 	return nil
 }
 
 // blobTrusted reports whether a verified-stat record vouches for a blob.
-func (b *builder) blobTrusted(sha string, cur statRecord) bool {
+func (b *builder) blobTrusted(sha digest, cur statRecord) bool {
 	b.mu.Lock()
 	rec, ok := b.blobs[sha]
 	b.mu.Unlock()
@@ -727,7 +726,7 @@ func (b *builder) outputReports(n *node, outs map[string]blobRef) []OutputReport
 	list := make([]OutputReport, 0, len(outs))
 	for _, name := range sortedKeys(outs) {
 		ref := outs[name]
-		r := OutputReport{Name: name, SHA256: ref.SHA256, Size: ref.Size}
+		r := OutputReport{Name: name, SHA256: ref.SHA256.String(), Size: ref.Size}
 		if p, ok := n.st.Publish[name]; ok {
 			r.Path = cleanRel(p)
 		}

@@ -15,6 +15,33 @@ import (
 // computed must change it so old cache entries are not matched.
 const keyFormat = "kiln-stage-key/1"
 
+// digest is a SHA-256 hash: of a file's content (naming its blob in the
+// cache) or of a stage's key parts (naming its action record). It encodes
+// as lower-case hex in JSON and messages.
+type digest [sha256.Size]byte
+
+// String returns the hash in hex.
+func (d digest) String() string { return hex.EncodeToString(d[:]) }
+
+// IsZero reports whether d is unset.
+func (d digest) IsZero() bool { return d == digest{} }
+
+// MarshalText encodes d as hex.
+func (d digest) MarshalText() ([]byte, error) {
+	return hex.AppendEncode(nil, d[:]), nil
+}
+
+// UnmarshalText decodes 64 hex digits.
+func (d *digest) UnmarshalText(b []byte) error {
+	if len(b) != 2*len(d) {
+		return fmt.Errorf("bad sha256 %q: want %d hex digits", b, 2*len(d))
+	}
+	if _, err := hex.Decode(d[:], b); err != nil {
+		return fmt.Errorf("bad sha256 %q: %w", b, err)
+	}
+	return nil
+}
+
 // keyParts are the inputs of a stage's cache key. They are stored with
 // each cache entry so --explain can say which part changed.
 type keyParts struct {
@@ -29,7 +56,7 @@ type keyParts struct {
 // fileInput is a source file and its content hash.
 type fileInput struct {
 	Path   string `json:"path"`
-	SHA256 string `json:"sha256"`
+	SHA256 digest `json:"sha256"`
 }
 
 // depInput is a dependency and the hashes of its outputs.
@@ -41,23 +68,23 @@ type depInput struct {
 // namedBlob is an output name and its content hash.
 type namedBlob struct {
 	Name   string `json:"name"`
-	SHA256 string `json:"sha256"`
+	SHA256 digest `json:"sha256"`
 }
 
 // key hashes the parts into the stage's cache key (hex sha256). The
 // encoding is length-prefixed, so no two different part lists collide.
-func (p *keyParts) key() string {
+func (p *keyParts) key() digest {
 	size := 64 + len(p.Params)
 	for _, m := range p.Models {
 		size += len(m) + 4
 	}
 	for _, f := range p.Files {
-		size += len(f.Path) + len(f.SHA256) + 8
+		size += len(f.Path) + len(f.SHA256) + 16
 	}
 	for _, d := range p.Deps {
 		size += len(d.ID) + 4
 		for _, o := range d.Outputs {
-			size += len(o.Name) + len(o.SHA256) + 8
+			size += len(o.Name) + len(o.SHA256) + 16
 		}
 	}
 	buf := make([]byte, 0, size)
@@ -75,7 +102,7 @@ func (p *keyParts) key() string {
 	num(len(p.Files))
 	for _, f := range p.Files {
 		str(f.Path)
-		str(f.SHA256)
+		buf = append(buf, f.SHA256[:]...)
 	}
 	num(len(p.Deps))
 	for _, d := range p.Deps {
@@ -83,11 +110,10 @@ func (p *keyParts) key() string {
 		num(len(d.Outputs))
 		for _, o := range d.Outputs {
 			str(o.Name)
-			str(o.SHA256)
+			buf = append(buf, o.SHA256[:]...)
 		}
 	}
-	sum := sha256.Sum256(buf)
-	return hex.EncodeToString(sum[:])
+	return sha256.Sum256(buf)
 }
 
 // canonicalJSON encodes v as JSON with object keys sorted at every level
@@ -288,7 +314,7 @@ func diffModels(prev, cur []string) []string {
 
 func diffFiles(prev, cur []fileInput) []string {
 	var out []string
-	old := map[string]string{}
+	old := map[string]digest{}
 	for _, f := range prev {
 		old[f.Path] = f.SHA256
 	}
@@ -333,7 +359,7 @@ func diffDeps(prev, cur []depInput) []string {
 			continue
 		}
 		var changed []string
-		was := map[string]string{}
+		was := map[string]digest{}
 		for _, b := range o.Outputs {
 			was[b.Name] = b.SHA256
 		}

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"reflect"
 	"testing"
@@ -60,13 +61,16 @@ func TestCanonicalJSON(t *testing.T) {
 	}
 }
 
+// dg is the digest of s, for tests.
+func dg(s string) digest { return sha256.Sum256([]byte(s)) }
+
 func TestDiffParts(t *testing.T) {
 	prev := &keyParts{Kind: "k", Version: "1", Params: json.RawMessage(`{"a":1,"b":{"c":[1,2,3]},"seed":12345678901234567890,"gone":true}`),
-		Models: []string{"m1"}, Files: []fileInput{{"x.png", "h1"}, {"y.png", "h2"}},
-		Deps: []depInput{{ID: "d1", Outputs: []namedBlob{{"image", "o1"}, {"mask", "o2"}}}, {ID: "d2"}}}
+		Models: []string{"m1"}, Files: []fileInput{{"x.png", dg("h1")}, {"y.png", dg("h2")}},
+		Deps: []depInput{{ID: "d1", Outputs: []namedBlob{{"image", dg("o1")}, {"mask", dg("o2")}}}, {ID: "d2"}}}
 	cur := &keyParts{Kind: "k", Version: "2", Params: json.RawMessage(`{"a":1,"b":{"c":[1,5,3]},"seed":12345678901234567891,"new":"v"}`),
-		Models: []string{"m1", "m2"}, Files: []fileInput{{"x.png", "h9"}, {"z.png", "h3"}},
-		Deps: []depInput{{ID: "d1", Outputs: []namedBlob{{"image", "o1"}, {"mask", "o7"}}}, {ID: "d3"}}}
+		Models: []string{"m1", "m2"}, Files: []fileInput{{"x.png", dg("h9")}, {"z.png", dg("h3")}},
+		Deps: []depInput{{ID: "d1", Outputs: []namedBlob{{"image", dg("o1")}, {"mask", dg("o7")}}}, {ID: "d3"}}}
 	want := []string{
 		"implementation version changed 1 -> 2",
 		"params.b.c[1] changed 2 -> 5",
@@ -87,12 +91,12 @@ func TestDiffParts(t *testing.T) {
 }
 
 func TestStateCodec(t *testing.T) {
-	h := func(c byte) string {
-		b := make([]byte, 64)
-		for i := range b {
-			b[i] = c
+	h := func(c byte) digest {
+		var d digest
+		for i := range d {
+			d[i] = c
 		}
-		return string(b)
+		return d
 	}
 	s := newState()
 	s.Stages["a:gen"] = &stageState{Key: h('a'), Outputs: map[string]blobRef{"image": {h('b'), 12}}, Notes: map[string]string{"provider": "cpu"}}
@@ -126,17 +130,31 @@ func TestStateCodec(t *testing.T) {
 			t.Fatalf("flipped byte %d: accepted", i)
 		}
 	}
-	if _, err := encodeState(&buildState{Stages: map[string]*stageState{"x": {Key: "short"}}}); err == nil {
-		t.Error("bad hash encoded")
+	if _, err := encodeState(&buildState{Stages: map[string]*stageState{"x": {}}}); err == nil {
+		t.Error("missing hash encoded")
 	}
 }
 
 func FuzzDecodeState(f *testing.F) {
 	s := newState()
-	s.Stages["a"] = &stageState{Key: "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}
+	s.Stages["a"] = &stageState{Key: dg("a")}
 	data, _ := encodeState(s)
 	f.Add(data)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		decodeState(data) // must not panic
 	})
+}
+
+func TestDigestText(t *testing.T) {
+	d := dg("x")
+	text, _ := d.MarshalText()
+	var back digest
+	if err := back.UnmarshalText(text); err != nil || back != d || d.String() != string(text) {
+		t.Errorf("round trip %s -> %s (%v)", text, back, err)
+	}
+	for _, bad := range []string{"", "abc", string(text[:63]) + "g"} {
+		if err := back.UnmarshalText([]byte(bad)); err == nil {
+			t.Errorf("accepted %q", bad)
+		}
+	}
 }

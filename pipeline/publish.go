@@ -3,7 +3,6 @@ package pipeline
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
@@ -24,7 +23,7 @@ func cleanRel(p string) string { return path.Clean(p) }
 // damaged blob gives an error wrapping errCorrupt.
 func (b *builder) publish(ctx context.Context, n *node, outs map[string]blobRef) ([]string, error) {
 	var restored []string
-	for _, name := range sortedKeys(n.st.Publish) {
+	for _, name := range publishNames(n.st) {
 		rel := cleanRel(n.st.Publish[name])
 		ref, ok := outs[name]
 		if !ok {
@@ -38,7 +37,7 @@ func (b *builder) publish(ctx context.Context, n *node, outs map[string]blobRef)
 			return restored, err
 		}
 		if what != "missing" || b.old.Stages[n.st.ID] != nil {
-			n.log.Info("restored output from the cache", "path", rel, "was", what)
+			n.log(b).Info("restored output from the cache", "path", rel, "was", what)
 		}
 		restored = append(restored, fmt.Sprintf("output %s %s; restored from the cache", rel, what))
 	}
@@ -140,7 +139,7 @@ func (b *builder) writeOutput(ctx context.Context, n *node, rel, name string, re
 	if err != nil {
 		return fmt.Errorf("publish %s: %w", rel, err)
 	}
-	if size != ref.Size || hex.EncodeToString(h.Sum(nil)) != ref.SHA256 {
+	if size != ref.Size || sumOf(h) != ref.SHA256 {
 		in.Close()
 		os.Remove(src)
 		return &corruptError{src, "content does not match its hash"}

@@ -28,12 +28,12 @@ type buildState struct {
 	Stages  map[string]*stageState  `json:"stages"`
 	Files   map[string]statRecord   `json:"files"`
 	Outputs map[string]outputRecord `json:"outputs"`
-	Blobs   map[string]statRecord   `json:"blobs"`
+	Blobs   map[digest]statRecord   `json:"blobs"`
 }
 
 // stageState is the last successful result of a stage.
 type stageState struct {
-	Key     string             `json:"key"`
+	Key     digest             `json:"key"`
 	Outputs map[string]blobRef `json:"outputs"`
 	Notes   map[string]string  `json:"notes,omitempty"`
 }
@@ -44,7 +44,7 @@ func (s *stageState) equal(o *stageState) bool {
 
 // blobRef names a blob in the content-addressed store.
 type blobRef struct {
-	SHA256 string `json:"sha256"`
+	SHA256 digest `json:"sha256"`
 	Size   int64  `json:"size"`
 }
 
@@ -56,7 +56,7 @@ type statRecord struct {
 	Mtime  int64  `json:"mtime"`
 	Ctime  int64  `json:"ctime,omitempty"`
 	Ino    uint64 `json:"ino,omitempty"`
-	SHA256 string `json:"sha256,omitempty"`
+	SHA256 digest `json:"sha256"`
 }
 
 // outputRecord is a published output file.
@@ -86,7 +86,7 @@ func racyWindow(mtime int64) time.Duration {
 
 // trustAt returns cur with hash sha, marked untrusted if the file was
 // modified within the racy window before now (the time of the stat).
-func trustAt(cur statRecord, sha string, now time.Time) statRecord {
+func trustAt(cur statRecord, sha digest, now time.Time) statRecord {
 	cur.SHA256 = sha
 	if now.UnixNano()-cur.Mtime < int64(racyWindow(cur.Mtime)) {
 		cur.Size = -1
@@ -114,7 +114,7 @@ func newState() *buildState {
 		Stages:  map[string]*stageState{},
 		Files:   map[string]statRecord{},
 		Outputs: map[string]outputRecord{},
-		Blobs:   map[string]statRecord{},
+		Blobs:   map[digest]statRecord{},
 	}
 }
 
@@ -148,18 +148,4 @@ func (s *buildState) save(cacheDir string) error {
 		return fmt.Errorf("save build state: %w", err)
 	}
 	return nil
-}
-
-// isHash reports whether s is a lower-case hex sha256.
-func isHash(s string) bool {
-	if len(s) != 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return false
-		}
-	}
-	return true
 }

@@ -1,11 +1,12 @@
 package pipeline
 
 import (
+	"bytes"
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"slices"
 )
 
 // The build state is read at the start of every build, so its encoding is
@@ -23,7 +24,7 @@ import (
 //
 // where stat is size (signed, -1 = untrusted), mtime, ctime (signed
 // nanoseconds) and inode.
-const stateMagic = "kiln build state\x00\x02"
+const stateMagic = "kiln build state\x00\x03"
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
@@ -68,7 +69,12 @@ func encodeState(s *buildState) ([]byte, error) {
 		e.hash(rec.SHA256)
 	}
 	e.uvarint(uint64(len(s.Blobs)))
-	for _, sha := range sortedKeys(s.Blobs) {
+	blobs := make([]digest, 0, len(s.Blobs))
+	for sha := range s.Blobs {
+		blobs = append(blobs, sha)
+	}
+	slices.SortFunc(blobs, func(a, b digest) int { return bytes.Compare(a[:], b[:]) })
+	for _, sha := range blobs {
 		e.hash(sha)
 		e.stat(s.Blobs[sha])
 	}
@@ -87,7 +93,9 @@ func decodeState(data []byte) (*buildState, error) {
 	if crc32.Checksum(body, crcTable) != sum {
 		return nil, errors.New("checksum mismatch")
 	}
-	d := decoder{buf: body, pos: len(stateMagic)}
+	// Strings are cut from one copy of the whole file: one allocation
+	// instead of one per string.
+	d := decoder{buf: body, all: string(body), pos: len(stateMagic)}
 	s := newState()
 	n := d.count()
 	s.Stages = make(map[string]*stageState, n)
@@ -127,7 +135,7 @@ func decodeState(data []byte) (*buildState, error) {
 		s.Outputs[p] = rec
 	}
 	n = d.count()
-	s.Blobs = make(map[string]statRecord, n)
+	s.Blobs = make(map[digest]statRecord, n)
 	for range n {
 		sha := d.hash()
 		s.Blobs[sha] = d.stat()
@@ -154,18 +162,11 @@ func (e *encoder) str(s string) {
 	e.buf = append(e.buf, s...)
 }
 
-func (e *encoder) hash(h string) {
-	if len(h) != 64 {
-		if e.err == nil {
-			e.err = fmt.Errorf("encode build state: bad hash %q", h)
-		}
-		h = "0000000000000000000000000000000000000000000000000000000000000000"
+func (e *encoder) hash(h digest) {
+	if h.IsZero() && e.err == nil {
+		e.err = errors.New("encode build state: missing hash")
 	}
-	var raw [32]byte
-	if _, err := hex.Decode(raw[:], []byte(h)); err != nil && e.err == nil {
-		e.err = fmt.Errorf("encode build state: bad hash %q", h)
-	}
-	e.buf = append(e.buf, raw[:]...)
+	e.buf = append(e.buf, h[:]...)
 }
 
 func (e *encoder) stat(r statRecord) {
@@ -177,6 +178,7 @@ func (e *encoder) stat(r statRecord) {
 
 type decoder struct {
 	buf []byte
+	all string // buf as a string
 	pos int
 	err error
 }
@@ -221,19 +223,22 @@ func (d *decoder) count() int {
 
 func (d *decoder) str() string {
 	n := d.count()
-	s := string(d.buf[d.pos : d.pos+n])
+	s := d.all[d.pos : d.pos+n]
 	d.pos += n
 	return s
 }
 
-func (d *decoder) hash() string {
-	if len(d.buf)-d.pos < 32 {
+func (d *decoder) hash() digest {
+	var h digest
+	if len(d.buf)-d.pos < len(h) {
 		d.fail("short hash")
-		return ""
+		return h
 	}
-	s := hex.EncodeToString(d.buf[d.pos : d.pos+32])
-	d.pos += 32
-	return s
+	d.pos += copy(h[:], d.buf[d.pos:])
+	if h.IsZero() {
+		d.fail("missing hash")
+	}
+	return h
 }
 
 func (d *decoder) stat() statRecord {

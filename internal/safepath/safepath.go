@@ -75,10 +75,12 @@ func validate(base, rel string) error {
 	case strings.HasPrefix(rel, "/"):
 		return bad("is absolute", inside)
 	}
-	for _, elem := range strings.Split(rel, "/") {
+	for rest := rel; rest != ""; {
+		elem, next, _ := strings.Cut(rest, "/")
 		if elem == ".." {
 			return bad(`contains ".." and could leave `+where(base), `use a path inside `+where(base)+` without ".." elements`)
 		}
+		rest = next
 	}
 	if path.Clean(rel) == "." {
 		return bad("names the folder itself, not something inside it", "give the path of a file inside "+where(base))
