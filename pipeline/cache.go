@@ -2,10 +2,10 @@ package pipeline
 
 import (
 	"crypto/sha256"
-	"hash"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"io/fs"
 	"os"
