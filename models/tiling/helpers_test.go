@@ -90,6 +90,11 @@ func runFile(t testing.TB, rt *models.Runtime, spec models.SessionSpec, feeds ..
 
 func newValue(f feed) (ort.Value, error) {
 	shape := ort.NewShape(f.shape...)
+	if len(f.shape) == 0 {
+		if d, ok := f.data.([]float32); ok && len(d) == 1 {
+			return ort.NewScalar(d[0])
+		}
+	}
 	switch d := f.data.(type) {
 	case []float32:
 		return ort.NewTensor(shape, d)
