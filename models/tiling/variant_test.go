@@ -150,7 +150,9 @@ func TestVariantWithoutLinks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	crossDevice := func(string, string) error { return &os.LinkError{Op: "link", Err: errors.New("invalid cross-device link")} }
+	crossDevice := func(string, string) error {
+		return &os.LinkError{Op: "link", Err: errors.New("invalid cross-device link")}
+	}
 	g, err := tiling.VariantWithLink(ctx, src, tiling.XY, t.TempDir(), crossDevice)
 	if err != nil {
 		t.Fatal(err)
