@@ -227,4 +227,3 @@ func TestDecodedSeams(t *testing.T) {
 		t.Errorf("original decoder seams (%.3f, %.3f) are no worse than the circular ones", ox, oy)
 	}
 }
-
