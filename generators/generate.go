@@ -1,0 +1,248 @@
+package generators
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"image"
+	"path/filepath"
+	"strconv"
+
+	"github.com/kiln-dev/kiln/generators/imageops"
+	"github.com/kiln-dev/kiln/generators/sampler"
+	"github.com/kiln-dev/kiln/internal/safepath"
+	"github.com/kiln-dev/kiln/manifests"
+	"github.com/kiln-dev/kiln/pipeline"
+)
+
+// genVersion changes whenever a generation stage would write different
+// bytes for the same parameters and model.
+const genVersion = "1"
+
+// genParams are the resolved parameters of one diffusion generation: the
+// Params of its stage (so every one of them is in the cache key) and the
+// content of its PNG recipe.
+type genParams struct {
+	// Kind is the asset kind, recorded in the recipe.
+	Kind      string  `json:"kind"`
+	Prompt    string  `json:"prompt"`
+	Negative  string  `json:"negative_prompt"`
+	Seed      int64   `json:"seed"`
+	Steps     int     `json:"steps"`
+	Guidance  float64 `json:"guidance"`
+	Scheduler string  `json:"scheduler"`
+	Width     int     `json:"width"`
+	Height    int     `json:"height"`
+	// Tile is the wrap-around axes (xy, x, y), "" for none.
+	Tile string `json:"tile,omitempty"`
+	// Init names the image img2img starts from ("asset" or
+	// "asset#frame_002"); "" for txt2img. Its content is in the key
+	// through the dependency.
+	Init string `json:"init,omitempty"`
+	// Strength is the img2img strength (with Init).
+	Strength float64 `json:"strength,omitempty"`
+	// Exemplars are builtin:exemplar's images (project files, also in
+	// the stage's Files).
+	Exemplars []string `json:"exemplars,omitempty"`
+	// Extra are further recipe entries (frame, variation, hires pass).
+	Extra map[string]string `json:"extra,omitempty"`
+}
+
+// genJob is one generation as a stage runs it.
+type genJob struct {
+	models  ModelSet
+	model   string // name in the model set
+	fp      string // its fingerprint, for the recipe
+	version string // kiln's version, for the recipe
+	p       genParams
+	init    *OutputRef // img2img source, nil for txt2img
+	maxSize int
+}
+
+// run generates the image and its recipe.
+func (j *genJob) run(ctx context.Context, r *pipeline.Run) (*image.NRGBA, *imageops.Recipe, error) {
+	edges, err := imageops.ParseTile(j.p.Tile)
+	if err != nil {
+		return nil, nil, err
+	}
+	var exemplars []image.Image
+	for _, f := range j.p.Exemplars {
+		img, err := readProjectImage(r.Root, f, j.maxSize)
+		if err != nil {
+			return nil, nil, fmt.Errorf("exemplar %s: %w", f, err)
+		}
+		exemplars = append(exemplars, img)
+	}
+	var initImg image.Image
+	if j.init != nil {
+		path, err := r.Input(j.init.Stage, j.init.Output)
+		if err != nil {
+			return nil, nil, err
+		}
+		src, err := DecodeImage(path, j.maxSize)
+		if err != nil {
+			return nil, nil, fmt.Errorf("init image from %s: %w", j.p.Init, err)
+		}
+		if initImg, err = fitImage(src, j.p.Width, j.p.Height, edges); err != nil {
+			return nil, nil, fmt.Errorf("init image from %s: %w", j.p.Init, err)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
+	}
+	if initImg != nil && j.p.Strength <= 0 {
+		// Strength 0 departs nothing from the init image: it is the
+		// result (a sprite frame at consistency 1 is its reference).
+		return imageops.FromImage(initImg).NRGBA(), j.recipe(), nil
+	}
+	m, release, err := j.models.Open(ctx, j.model, OpenOptions{
+		Tile:      manifests.Tile(j.p.Tile),
+		Prompt:    j.p.Prompt,
+		Seed:      uint64(j.p.Seed),
+		Exemplars: exemplars,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	defer release()
+	req := sampler.Request{
+		Prompt:         j.p.Prompt,
+		NegativePrompt: j.p.Negative,
+		Width:          j.p.Width,
+		Height:         j.p.Height,
+		Steps:          j.p.Steps,
+		Guidance:       j.p.Guidance,
+		Scheduler:      j.p.Scheduler,
+		Seed:           uint64(j.p.Seed),
+		Progress:       r.Progress,
+	}
+	if initImg != nil {
+		req.InitImage = initImg
+		req.Strength = j.p.Strength
+	}
+	imgs, rep, err := sampler.Generate(ctx, m, req)
+	if err != nil {
+		return nil, nil, fmt.Errorf("generate with model %q: %w", j.model, err)
+	}
+	if len(imgs) != 1 {
+		return nil, nil, fmt.Errorf("generate with model %q: got %d images, want 1", j.model, len(imgs))
+	}
+	r.Note("provider", providerOf(rep.Provider))
+	r.Note("model", j.model)
+	for i, w := range rep.Warnings {
+		key := "warning"
+		if i > 0 {
+			key += strconv.Itoa(i + 1)
+		}
+		r.Note(key, w)
+		r.Log.Warn(w)
+	}
+	r.Log.Debug("generated", "model", j.model, "size", fmt.Sprintf("%dx%d", rep.Width, rep.Height),
+		"steps", len(rep.Timesteps), "total", rep.Total, "unet", rep.UNetTime)
+	return imgs[0], j.recipe(), nil
+}
+
+// recipe is the generation's PNG recipe.
+func (j *genJob) recipe() *imageops.Recipe {
+	rec := &imageops.Recipe{
+		Prompt:         j.p.Prompt,
+		NegativePrompt: j.p.Negative,
+		Seed:           j.p.Seed,
+		Model:          j.fp,
+		Scheduler:      j.p.Scheduler,
+		Steps:          j.p.Steps,
+		Guidance:       j.p.Guidance,
+		Version:        j.version,
+		Extra:          map[string]string{"kind": j.p.Kind},
+	}
+	if j.p.Tile != "" {
+		rec.Extra["tile"] = j.p.Tile
+	}
+	if j.p.Init != "" {
+		rec.Extra["init"] = j.p.Init
+		rec.Extra["strength"] = strconv.FormatFloat(j.p.Strength, 'g', -1, 64)
+	}
+	for k, v := range j.p.Extra {
+		rec.Extra[k] = v
+	}
+	return rec
+}
+
+// fitImage returns img at w×h: as it is when it has that size, else
+// resampled (Lanczos; wrapping along tiled axes).
+func fitImage(img image.Image, w, h int, e imageops.Edges) (image.Image, error) {
+	b := img.Bounds()
+	if b.Dx() == w && b.Dy() == h {
+		return img, nil
+	}
+	f, err := imageops.Resize(imageops.FromImage(img), w, h, imageops.Lanczos3, e)
+	if err != nil {
+		return nil, err
+	}
+	return f.NRGBA(), nil
+}
+
+// readProjectImage decodes a project-relative image file.
+func readProjectImage(root, rel string, maxSize int) (*image.NRGBA, error) {
+	path, err := safepath.Join(root, filepath.FromSlash(rel))
+	if err != nil {
+		return nil, err
+	}
+	return DecodeImage(path, maxSize)
+}
+
+// encodePNG encodes img with its recipe.
+func encodePNG(img image.Image, rec *imageops.Recipe) ([]byte, error) {
+	var buf bytes.Buffer
+	if err := imageops.EncodePNG(&buf, img, rec); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// writePNG writes img with its recipe as output name.
+func writePNG(r *pipeline.Run, name string, img image.Image, rec *imageops.Recipe) error {
+	data, err := encodePNG(img, rec)
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return r.WriteFile(name, data)
+}
+
+// readInput decodes output name of dependency dep, and its recipe (nil
+// when it has none).
+func readInput(r *pipeline.Run, ref OutputRef, maxSize int) (*image.NRGBA, *imageops.Recipe, error) {
+	path, err := r.Input(ref.Stage, ref.Output)
+	if err != nil {
+		return nil, nil, err
+	}
+	img, err := DecodeImage(path, maxSize)
+	if err != nil {
+		return nil, nil, err
+	}
+	rec, err := readRecipeFile(path)
+	if err != nil {
+		// An input without a recipe (a hand-made image) is fine.
+		return img, nil, nil
+	}
+	return img, &rec, nil
+}
+
+// cloneRecipe copies rec (nil gives an empty recipe) so Extra can be
+// changed.
+func cloneRecipe(rec *imageops.Recipe) *imageops.Recipe {
+	out := &imageops.Recipe{}
+	if rec != nil {
+		*out = *rec
+	}
+	out.Extra = map[string]string{}
+	if rec != nil {
+		for k, v := range rec.Extra {
+			out.Extra[k] = v
+		}
+	}
+	return out
+}
+
+// formatFloat formats a parameter for a recipe.
+func formatFloat(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }

@@ -1,0 +1,389 @@
+package generators_test
+
+import (
+	"image"
+	"image/draw"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/kiln-dev/kiln/generators"
+	"github.com/kiln-dev/kiln/manifests"
+	"github.com/kiln-dev/kiln/models/testmodels"
+	"github.com/kiln-dev/kiln/pipeline"
+)
+
+func TestTextureBuildsMapsAndRebuildsOnlyDerive(t *testing.T) {
+	manifest := `version: 1
+assets:
+  - id: tex/ground
+    kind: texture
+    model: sd
+    prompt: cracked dry mud
+    negative_prompt: blurry
+    seed: 7
+    steps: 2
+    size: [64, 48]
+    texture:
+      maps: [albedo, normal, height, roughness, ao, orm, metallic]
+      normal_strength: 1
+      metallic: map
+`
+	root := project(t, testmodels.Optimum, map[string]string{manifests.ConfigFile: kilnYAML, "a.kiln.yaml": manifest})
+	s := newSession(t, root)
+	rep := s.build()
+	if got := status(t, rep, "tex/ground:generate"); got != pipeline.StatusBuilt {
+		t.Fatalf("generate: %s", got)
+	}
+	s.size("tex/ground.png", 64, 48)
+	for _, m := range []string{"normal", "height", "roughness", "ao", "orm", "metallic"} {
+		img := s.size("tex/ground_"+m+".png", 64, 48)
+		rec := s.recipe("tex/ground_" + m + ".png")
+		if rec.Extra["map"] != m || rec.Prompt != "cracked dry mud" || rec.Seed != 7 {
+			t.Errorf("%s recipe: %+v", m, rec)
+		}
+		switch m {
+		case "height":
+			if _, ok := img.(*image.Gray16); !ok {
+				t.Errorf("height map is %T, want 16-bit gray", img)
+			}
+		case "roughness", "ao", "metallic":
+			if _, ok := img.(*image.Gray); !ok {
+				t.Errorf("%s map is %T, want 8-bit gray", m, img)
+			}
+		}
+	}
+	rec := s.recipe("tex/ground.png")
+	fp, err := s.models.Fingerprint("sd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"prompt": "cracked dry mud", "negative_prompt": "blurry", "seed": "7", "model": fp,
+		"scheduler": "euler", "steps": "2", "guidance": "7.5", "version": "test", "kind": "texture"}
+	for _, f := range rec.Fields() {
+		if w, ok := want[f[0]]; ok && f[1] != w {
+			t.Errorf("recipe %s = %q, want %q", f[0], f[1], w)
+		}
+	}
+	if n := rep.Stage("tex/ground:generate").Notes["provider"]; n != "cpu" {
+		t.Errorf("provider note %q", n)
+	}
+
+	// A new normal strength re-runs the derivation only.
+	normal1, _ := os.ReadFile(s.out("tex/ground_normal.png"))
+	writeFiles(t, root, map[string]string{"a.kiln.yaml": strings.Replace(manifest, "normal_strength: 1", "normal_strength: 2.5", 1)})
+	rep = s.build()
+	if got := status(t, rep, "tex/ground:generate"); got != pipeline.StatusCached {
+		t.Errorf("generate after a normal_strength change: %s, want cached", got)
+	}
+	if got := status(t, rep, "tex/ground:derive"); got != pipeline.StatusBuilt {
+		t.Errorf("derive after a normal_strength change: %s, want built", got)
+	}
+	normal2, _ := os.ReadFile(s.out("tex/ground_normal.png"))
+	if string(normal1) == string(normal2) {
+		t.Error("the normal map did not change with normal_strength")
+	}
+	if got := s.recipe("tex/ground_normal.png").Extra["normal_strength"]; got != "2.5" {
+		t.Errorf("normal_strength in the recipe: %q", got)
+	}
+
+	// Nothing changed: nothing runs.
+	rep = s.build()
+	if rep.Totals[pipeline.StatusBuilt] != 0 {
+		t.Errorf("a no-op build ran %d stages", rep.Totals[pipeline.StatusBuilt])
+	}
+}
+
+func TestSpriteSheet(t *testing.T) {
+	root := project(t, testmodels.Optimum, map[string]string{
+		manifests.ConfigFile: kilnYAML,
+		"pal.hex":            "000000\nffffff\nff0000\n00ff00\n",
+		"a.kiln.yaml": `version: 1
+assets:
+  - id: hero/walk
+    kind: sprite-sheet
+    model: sd
+    prompt: knight walking
+    seed: 3
+    steps: 2
+    size: 64
+    sprite:
+      frames: 5
+      fps: 8
+      loop: false
+      consistency: 0.5
+      pixel_art: {factor: 4, colors: 6}
+      columns: 3
+  - id: hero/idle
+    kind: sprite-sheet
+    model: sd
+    prompt: knight
+    steps: 2
+    sprite:
+      frames: [standing, blinking]
+      frame_size: 16
+      pixel_art: {factor: 2, palette: pal.hex}
+  - id: fx/smoke
+    kind: sprite-sheet
+    model: sd
+    prompt: smoke puff
+    steps: 2
+    size: 32
+    sprite: {frames: 2, background: keep}
+`,
+	})
+	s := newSession(t, root)
+	rep := s.build()
+
+	// hero/walk: 5 frames of 64/4 = 16 px, a 3x2 sheet, metadata.
+	for i := 0; i < 5; i++ {
+		rel := generators.FramePath("hero/walk", i, 5)
+		s.size(rel, 16, 16)
+		rec := s.recipe(rel)
+		if rec.Extra["frame"] != string(rune('0'+i)) || rec.Extra["pixel_art"] != "4" || rec.Extra["colors"] != "6" {
+			t.Errorf("%s recipe extras: %v", rel, rec.Extra)
+		}
+		if !strings.Contains(rec.Prompt, "magenta background") {
+			t.Errorf("%s prompt %q does not ask for the key colour", rel, rec.Prompt)
+		}
+		if wantSeed := int64(3 + i); rec.Seed != wantSeed {
+			t.Errorf("%s seed %d, want %d", rel, rec.Seed, wantSeed)
+		}
+	}
+	s.size("hero/walk.png", 48, 32)
+	anim, err := generators.ReadAnimation(s.out("hero/walk.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(anim.Frames) != 5 || anim.FPS != 8 || anim.Loop || anim.FrameWidth != 16 || anim.FrameHeight != 16 ||
+		anim.Sheet.Columns != 3 || anim.Sheet.Rows != 2 || !anim.Transparent || anim.Name != "hero/walk" {
+		t.Errorf("animation: %+v", anim)
+	}
+	if f := anim.Frames[4]; f.Name != "hero/walk/frame_004" || f.File != "walk/frame_004.png" || f.X != 16 || f.Y != 16 || f.Output != "frame_004.png" {
+		t.Errorf("frame 4: %+v", f)
+	}
+	// The palette is shared by every frame: at most 6 colours overall.
+	colours := map[[3]uint8]bool{}
+	for i := 0; i < 5; i++ {
+		img := nrgba(s.decode(generators.FramePath("hero/walk", i, 5)))
+		for p := 0; p < len(img.Pix); p += 4 {
+			if img.Pix[p+3] == 0 {
+				continue
+			}
+			if a := img.Pix[p+3]; a != 255 {
+				t.Fatalf("pixel-art frame has soft alpha %d", a)
+			}
+			colours[[3]uint8{img.Pix[p], img.Pix[p+1], img.Pix[p+2]}] = true
+		}
+	}
+	if len(colours) > 6 {
+		t.Errorf("%d colours across frames, want at most 6", len(colours))
+	}
+	// Frames after the first are img2img from frame 0.
+	if deps := stageDeps(s.stages, generators.FrameStage("hero/walk", 2, 5)); len(deps) != 1 || deps[0] != generators.FrameStage("hero/walk", 0, 5) {
+		t.Errorf("frame 2 depends on %v", deps)
+	}
+
+	// hero/idle: per-frame prompts, frame_size 16 with factor 2 generates
+	// at 32, palette from a file, shared seed.
+	for i, p := range []string{"standing", "blinking"} {
+		rel := generators.FramePath("hero/idle", i, 2)
+		s.size(rel, 16, 16)
+		rec := s.recipe(rel)
+		if !strings.HasPrefix(rec.Prompt, "knight, "+p) || rec.Extra["palette"] != "pal.hex" {
+			t.Errorf("%s recipe: %+v", rel, rec)
+		}
+		if rec.Seed != manifests.DefaultSeed("hero/idle") {
+			t.Errorf("%s seed %d, want the shared %d", rel, rec.Seed, manifests.DefaultSeed("hero/idle"))
+		}
+		img := nrgba(s.decode(rel))
+		for p := 0; p < len(img.Pix); p += 4 {
+			if img.Pix[p+3] == 0 {
+				continue
+			}
+			c := [3]uint8{img.Pix[p], img.Pix[p+1], img.Pix[p+2]}
+			if c != [3]uint8{0, 0, 0} && c != [3]uint8{255, 255, 255} && c != [3]uint8{255, 0, 0} && c != [3]uint8{0, 255, 0} {
+				t.Fatalf("%s has colour %v outside the palette", rel, c)
+			}
+		}
+	}
+	if rec := s.recipe(generators.FramePath("hero/idle", 0, 2)); rec.Extra["frame_size"] != "16x16" {
+		t.Errorf("frame_size extra %q", rec.Extra["frame_size"])
+	}
+	idle, err := generators.ReadAnimation(s.out("hero/idle.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if idle.Frames[1].Prompt != "blinking" || idle.FPS != 12 || !idle.Loop {
+		t.Errorf("idle animation: %+v", idle)
+	}
+
+	// fx/smoke keeps its background: opaque RGB frames.
+	img := s.size(generators.FramePath("fx/smoke", 1, 2), 32, 32)
+	if _, ok := img.(*image.RGBA); !ok {
+		if n, ok := img.(*image.NRGBA); !ok || !n.Opaque() {
+			t.Errorf("kept-background frame is %T, want opaque", img)
+		}
+	}
+	if rec := s.recipe(generators.FramePath("fx/smoke", 0, 2)); strings.Contains(rec.Prompt, "background") || rec.Extra["background"] != "keep" {
+		t.Errorf("smoke recipe: %+v", rec)
+	}
+
+	// A palette edit re-runs the sheet stage only.
+	writeFiles(t, root, map[string]string{"pal.hex": "000000\nffffff\n"})
+	rep = s.build()
+	if got := status(t, rep, "hero/idle:sheet"); got != pipeline.StatusBuilt {
+		t.Errorf("sheet after a palette edit: %s", got)
+	}
+	if got := status(t, rep, generators.FrameStage("hero/idle", 0, 2)); got != pipeline.StatusCached {
+		t.Errorf("frame after a palette edit: %s", got)
+	}
+	_ = rep
+}
+
+func TestConceptArtVariationsContactAndPick(t *testing.T) {
+	root := project(t, testmodels.Optimum, map[string]string{
+		manifests.ConfigFile: kilnYAML,
+		"a.kiln.yaml": `version: 1
+assets:
+  - id: concept/castle
+    kind: concept-art
+    model: sd
+    prompt: castle on a hill
+    seed: 100
+    steps: 2
+    size: [48, 32]
+    concept:
+      variations: 3
+      hires: {scale: 1.5, strength: 0.5, steps: 2}
+  - id: props/tower
+    kind: tileable
+    model: ex
+    prompt: stone
+    steps: 3
+    size: 32
+    from: concept/castle
+    pick: 2
+    strength: 0.6
+`,
+	})
+	s := newSession(t, root)
+	rep := s.build()
+	for k := 0; k < 3; k++ {
+		rel := generators.VariationPath("concept/castle", k, 3)
+		s.size(rel, 72, 48)
+		rec := s.recipe(rel)
+		if rec.Seed != int64(100+k) || rec.Extra["hires"] != "1.5" || rec.Extra["strength"] != "0.5" {
+			t.Errorf("%s recipe: %+v", rel, rec)
+		}
+	}
+	s.decode("concept/castle.png") // the contact sheet
+	if rec := s.recipe("concept/castle.png"); !strings.Contains(rec.Extra["contact_sheet"], "seeds 100 to 102") {
+		t.Errorf("contact sheet recipe: %+v", rec)
+	}
+	st := findStage(s.stages, "props/tower:generate")
+	if st == nil || len(st.Deps) != 1 || st.Deps[0] != generators.HiresStage("concept/castle", 2, 3) {
+		t.Fatalf("props/tower deps: %+v", st)
+	}
+	if w := st.DepWhere[st.Deps[0]]; w != "a.kiln.yaml:19:11" {
+		t.Errorf("DepWhere %q, want the from: field's position", w)
+	}
+	rec := s.recipe("props/tower.png")
+	if rec.Extra["init"] != "concept/castle#2" || rec.Extra["tile"] != "xy" {
+		t.Errorf("props/tower recipe: %+v", rec)
+	}
+	s.size("props/tower.png", 32, 32)
+	if rep.Stage("props/tower:generate").Notes["seams"] == "" {
+		t.Error("no seam note for a tileable asset")
+	}
+}
+
+func stageDeps(stages []pipeline.Stage, id string) []string {
+	if s := findStage(stages, id); s != nil {
+		return s.Deps
+	}
+	return nil
+}
+
+func findStage(stages []pipeline.Stage, id string) *pipeline.Stage {
+	for i := range stages {
+		if stages[i].ID == id {
+			return &stages[i]
+		}
+	}
+	return nil
+}
+
+// nrgba converts img to non-premultiplied RGBA.
+func nrgba(img image.Image) *image.NRGBA {
+	b := img.Bounds()
+	out := image.NewNRGBA(image.Rect(0, 0, b.Dx(), b.Dy()))
+	draw.Draw(out, out.Rect, img, b.Min, draw.Src)
+	return out
+}
+
+func TestTileable(t *testing.T) {
+	root := project(t, testmodels.Optimum, map[string]string{
+		manifests.ConfigFile: kilnYAML,
+		"a.kiln.yaml": `version: 1
+assets:
+  - {id: tiles/floor, kind: tileable, model: sd, prompt: stone floor, seed: 5, steps: 3, size: [64, 48]}
+  - {id: tiles/frieze, kind: tileable, model: sd, prompt: frieze, steps: 3, size: [64, 32], tileable: {tile: x}}
+  - {id: tiles/moss, kind: tileable, model: ex, prompt: mossy stone, steps: 4, size: 48}
+  - {id: tiles/wall, kind: texture, model: sd, prompt: brick wall, steps: 2, size: 64, texture: {tile: xy, maps: [albedo, normal]}}
+`,
+	})
+	s := newSession(t, root)
+	rep := s.build()
+	for _, c := range []struct {
+		id, file string
+		w, h     int
+		tile     string
+	}{
+		{"tiles/floor:generate", "tiles/floor.png", 64, 48, "xy"},
+		{"tiles/frieze:generate", "tiles/frieze.png", 64, 32, "x"},
+		{"tiles/moss:generate", "tiles/moss.png", 48, 48, "xy"},
+		{"tiles/wall:generate", "tiles/wall.png", 64, 64, "xy"},
+	} {
+		s.size(c.file, c.w, c.h)
+		note := rep.Stage(c.id).Notes["seams"]
+		x, y, err := generators.InspectSeams(s.out(c.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s: seams note %q, inspect x=%.3f y=%.3f", c.file, note, x, y)
+		want := "x=" + strconv.FormatFloat(x, 'f', 2, 64)
+		if c.tile == "xy" {
+			want += " y=" + strconv.FormatFloat(y, 'f', 2, 64)
+		}
+		if note != want {
+			t.Errorf("%s: seams note %q, want %q", c.id, note, want)
+		}
+		if x > 1.15 || (c.tile == "xy" && y > 1.15) {
+			t.Errorf("%s: seams x=%.3f y=%.3f, want at most 1.15 on the tiled axes", c.file, x, y)
+		}
+		if rec := s.recipe(c.file); rec.Extra["tile"] != c.tile {
+			t.Errorf("%s: recipe tile %q", c.file, rec.Extra["tile"])
+		}
+	}
+	// The normal map of a tiled texture tiles too.
+	if x, y, err := generators.InspectSeams(s.out("tiles/wall_normal.png")); err != nil || x > 1.15 || y > 1.15 {
+		t.Errorf("tiled normal map seams x=%.3f y=%.3f (%v)", x, y, err)
+	}
+	// An untiled image scores well above on the same model.
+	preview := filepath.Join(t.TempDir(), "tile.png")
+	if err := generators.InspectTile(s.out("tiles/floor.png"), preview); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(preview)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cfg, _, err := image.DecodeConfig(f)
+	if err != nil || cfg.Width != 128 || cfg.Height != 96 {
+		t.Errorf("2x2 preview: %dx%d (%v), want 128x96", cfg.Width, cfg.Height, err)
+	}
+}

@@ -1,0 +1,318 @@
+package generators
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sort"
+	"strings"
+
+	"github.com/kiln-dev/kiln/manifests"
+	"github.com/kiln-dev/kiln/models"
+	"github.com/kiln-dev/kiln/pipeline"
+)
+
+// Env is what planning needs besides the project: the models, the limits
+// and where diffusion runs.
+type Env struct {
+	// Models gives the models assets name. Required when the project has
+	// generated assets.
+	Models ModelSet
+	// Limits bound sizes and counts; the zero value means the project's
+	// kiln.yaml limits.
+	Limits manifests.Limits
+	// Device names the device diffusion stages run on ("cpu", "cuda:0"),
+	// which selects the executor's accelerator limit. Empty means what
+	// Models reports (if it has a Device method), else kiln.yaml's runtime
+	// block.
+	Device string
+	// Version is kiln's version, written into every PNG's recipe. Empty
+	// means the module version of the running binary, else "dev". It is
+	// not part of cache keys: a cached image keeps the version that made
+	// it.
+	Version string
+	// Log receives planning diagnostics; nil discards them.
+	Log *slog.Logger
+}
+
+// Plan expands every asset of p into pipeline stages: kind image into a
+// SourceStage, the diffusion kinds into generation stages (on an
+// accelerator) and post-processing stages (on the CPU), wired by from:
+// references. Problems it finds (an unknown model, a size the model cannot
+// make) come back together as a manifests.ErrorList, each at the position
+// of the field to fix. Plan loads no model: it asks env.Models only for
+// descriptions and fingerprints.
+func Plan(p *manifests.Project, env *Env) ([]pipeline.Stage, error) {
+	if p == nil || p.Config == nil {
+		return nil, errors.New("plan: no project")
+	}
+	if env == nil {
+		env = &Env{}
+	}
+	pl := &planner{
+		p:      p,
+		env:    env,
+		lim:    env.Limits,
+		infos:  map[string]modelFacts{},
+		device: env.Device,
+		ver:    env.Version,
+	}
+	if pl.lim == (manifests.Limits{}) {
+		pl.lim = p.Config.Limits
+	}
+	if pl.lim.MaxImageSize <= 0 {
+		pl.lim.MaxImageSize = manifests.DefaultLimits().MaxImageSize
+	}
+	if pl.device == "" {
+		if d, ok := env.Models.(interface{ Device() string }); ok {
+			pl.device = d.Device()
+		} else {
+			pl.device = deviceName(p.Config.Runtime.Device, p.Config.Runtime.DeviceID)
+		}
+	}
+	if pl.ver == "" {
+		pl.ver = buildVersion()
+	}
+	pl.log = env.Log
+	if pl.log == nil {
+		pl.log = slog.New(slog.DiscardHandler)
+	}
+	pl.stages = make([]pipeline.Stage, 0, len(p.Assets)+len(p.Assets)/2)
+	for _, a := range p.Assets {
+		pl.asset(a)
+	}
+	if len(pl.errs) > 0 {
+		pl.errs.Sort()
+		return nil, pl.errs
+	}
+	return pl.stages, nil
+}
+
+// buildVersion is the main module's version from the binary's build
+// information, or "dev".
+func buildVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+// planner holds one Plan call's state.
+type planner struct {
+	p      *manifests.Project
+	env    *Env
+	lim    manifests.Limits
+	device string
+	ver    string
+	log    *slog.Logger
+	infos  map[string]modelFacts // per model name, asked once per Plan
+	stages []pipeline.Stage
+	errs   manifests.ErrorList
+}
+
+// modelFacts is what the model set said about one model.
+type modelFacts struct {
+	info ModelInfo
+	fp   string
+	err  error // reported once, at the first asset that names the model
+	told bool
+}
+
+// fail records a problem at an asset's field.
+func (pl *planner) fail(a *manifests.Asset, field, msg, hint string) {
+	pl.errs = append(pl.errs, &manifests.Error{Pos: a.At(field), Field: field, Msg: fmt.Sprintf("asset %q: %s", a.ID, msg), Hint: hint})
+}
+
+// model returns the facts of the asset's model, reporting a problem (once
+// per model) when the model set cannot describe it.
+func (pl *planner) model(a *manifests.Asset) (modelFacts, bool) {
+	f, ok := pl.infos[a.Model]
+	if !ok {
+		if pl.env.Models == nil {
+			f.err = errors.New("no model set was given to the planner (this is a bug in kiln)")
+		} else if f.info, f.err = pl.env.Models.Describe(a.Model); f.err == nil {
+			f.fp, f.err = pl.env.Models.Fingerprint(a.Model)
+		}
+		pl.infos[a.Model] = f
+	}
+	if f.err == nil {
+		return f, true
+	}
+	if errors.Is(f.err, ErrUnknownModel) {
+		// Every asset with the unknown name is pointed at.
+		names := make([]string, 0, len(pl.p.Config.Models))
+		for n := range pl.p.Config.Models {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		pl.fail(a, "model", fmt.Sprintf("unknown model %q", a.Model),
+			fmt.Sprintf("models in kiln.yaml: %s; built-in: %s", listOrNone(names), manifests.Exemplar))
+		return f, false
+	}
+	if !f.told {
+		f.told = true
+		pl.infos[a.Model] = f
+		pos := a.At("model")
+		if m := pl.p.Config.Models[a.Model]; m != nil && m.Pos.IsValid() {
+			pos = m.Pos
+		}
+		pl.errs = append(pl.errs, &manifests.Error{Pos: pos, Field: "models." + a.Model,
+			Msg: f.err.Error(), Hint: "fix the model folder or its path in kiln.yaml"})
+	}
+	return f, false
+}
+
+// asset plans one asset.
+func (pl *planner) asset(a *manifests.Asset) {
+	switch a.Kind {
+	case manifests.KindImage:
+		if a.Image == nil {
+			pl.fail(a, "image", "kind image without an image block", "")
+			return
+		}
+		pl.stages = append(pl.stages, SourceStage(a.ID, a.Image.Source, a.Pos.String(), pl.lim.MaxImageSize))
+	case manifests.KindTileable:
+		pl.tileable(a)
+	case manifests.KindTexture:
+		pl.texture(a)
+	case manifests.KindSpriteSheet:
+		pl.sprite(a)
+	case manifests.KindConceptArt:
+		pl.concept(a)
+	default:
+		pl.fail(a, "kind", fmt.Sprintf("unknown kind %q", a.Kind), "use image, texture, tileable, sprite-sheet or concept-art")
+	}
+}
+
+// checkSize reports a size the model cannot make: not a multiple of its
+// VAE factor, or beyond the image size limit. field is the manifest field
+// the size came from; what describes it when it was derived.
+func (pl *planner) checkSize(a *manifests.Asset, field, what string, w, h int, info ModelInfo) bool {
+	f := max(info.VAEFactor, 1)
+	for _, side := range []struct {
+		name string
+		n    int
+	}{{"width", w}, {"height", h}} {
+		switch {
+		case side.n < f:
+			pl.fail(a, field, fmt.Sprintf("%s%s %d is less than %d, the smallest size model %q makes", what, side.name, side.n, f, a.Model), "")
+			return false
+		case side.n%f != 0:
+			lo := side.n / f * f
+			pl.fail(a, field, fmt.Sprintf("%s%s %d is not a multiple of %d, the VAE factor of model %q", what, side.name, side.n, f, a.Model),
+				fmt.Sprintf("the model works in %d-pixel blocks; use %d or %d", f, max(lo, f), lo+f))
+			return false
+		case side.n > pl.lim.MaxImageSize:
+			pl.fail(a, field, fmt.Sprintf("%s%s %d is more than limits.max_image_size (%d)", what, side.name, side.n, pl.lim.MaxImageSize),
+				"lower it, or raise limits.max_image_size in kiln.yaml")
+			return false
+		}
+	}
+	return true
+}
+
+// base resolves the generation parameters every diffusion kind shares:
+// the model's defaults for what the asset leaves unset. ok is false when a
+// problem was reported.
+func (pl *planner) base(a *manifests.Asset, kind string) (gen genParams, mf modelFacts, ok bool) {
+	mf, ok = pl.model(a)
+	if !ok {
+		return gen, mf, false
+	}
+	info := mf.info
+	gen = genParams{
+		Kind:      kind,
+		Prompt:    a.Prompt,
+		Negative:  a.NegativePrompt,
+		Seed:      a.Seed,
+		Steps:     a.Steps,
+		Scheduler: a.Scheduler,
+		Width:     a.Size.W,
+		Height:    a.Size.H,
+	}
+	if gen.Steps == 0 {
+		gen.Steps = info.Steps
+	}
+	if a.Guidance != nil {
+		gen.Guidance = *a.Guidance
+	} else {
+		gen.Guidance = info.Guidance
+	}
+	if gen.Scheduler == "" {
+		gen.Scheduler = info.Scheduler
+	}
+	if a.Size.IsZero() {
+		gen.Width, gen.Height = info.DefaultSize, info.DefaultSize
+		if !pl.checkSize(a, "size", "the model's default size: ", gen.Width, gen.Height, info) {
+			return gen, mf, false
+		}
+	} else if !pl.checkSize(a, "size", "", gen.Width, gen.Height, info) {
+		return gen, mf, false
+	}
+	if len(a.Exemplars) > 0 {
+		gen.Exemplars = append([]string(nil), a.Exemplars...)
+	}
+	return gen, mf, true
+}
+
+// from resolves an asset's from: reference into the stage and output
+// holding the source image. ok is false when a problem was reported.
+func (pl *planner) from(a *manifests.Asset) (ref OutputRef, ok bool) {
+	src := pl.p.Asset(a.From)
+	if src == nil {
+		pl.fail(a, "from", fmt.Sprintf("from: %q is not an asset of this project", a.From), "check the id")
+		return ref, false
+	}
+	ref, err := SourceImage(src, a.Pick)
+	if err != nil {
+		field := "pick"
+		if !a.Has("pick") {
+			field = "from"
+		}
+		pl.fail(a, field, err.Error(), "")
+		return ref, false
+	}
+	return ref, true
+}
+
+// stage fills the fields every generated stage shares.
+func (pl *planner) stage(a *manifests.Asset, id, kind, version string, accel bool) pipeline.Stage {
+	s := pipeline.Stage{
+		ID:      id,
+		Asset:   a.ID,
+		Kind:    kind,
+		Version: version,
+		Where:   a.Pos.String(),
+	}
+	if accel {
+		s.Resource = pipeline.Accelerator
+		s.Device = pl.device
+	}
+	return s
+}
+
+// addDep adds a dependency with the manifest position that created it.
+func addDep(s *pipeline.Stage, dep, where string) {
+	for _, d := range s.Deps {
+		if d == dep {
+			return
+		}
+	}
+	s.Deps = append(s.Deps, dep)
+	if where != "" {
+		if s.DepWhere == nil {
+			s.DepWhere = map[string]string{}
+		}
+		s.DepWhere[dep] = where
+	}
+}
+
+// runtimeProvider is the provider name used in notes when the model does
+// not say.
+func providerOf(p string) string {
+	if p == "" {
+		return models.ProviderCPU
+	}
+	return strings.ToLower(p)
+}

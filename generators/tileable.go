@@ -1,0 +1,100 @@
+package generators
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/kiln-dev/kiln/generators/imageops"
+	"github.com/kiln-dev/kiln/manifests"
+	"github.com/kiln-dev/kiln/pipeline"
+)
+
+// genStage builds the stage that runs one generation and writes its image
+// (with recipe) as ImageOutput. A tiled image also gets its seam metric
+// in the report ("seams": "x=1.03 y=1.05").
+func (pl *planner) genStage(a *manifests.Asset, id, kind string, gen genParams, mf modelFacts, init *OutputRef, initWhere string) pipeline.Stage {
+	s := pl.stage(a, id, kind, genVersion, true)
+	s.Params = gen
+	s.Models = []string{mf.fp}
+	s.Files = append([]string(nil), gen.Exemplars...)
+	if init != nil {
+		ref := *init // the caller may reuse its variable
+		init = &ref
+		addDep(&s, init.Stage, initWhere)
+	}
+	job := &genJob{models: pl.env.Models, model: a.Model, fp: mf.fp, version: pl.ver, p: gen, init: init, maxSize: pl.lim.MaxImageSize}
+	s.Run = func(ctx context.Context, r *pipeline.Run) error {
+		img, rec, err := job.run(ctx, r)
+		if err != nil {
+			return err
+		}
+		if gen.Tile != "" {
+			r.Note("seams", seamNote(imageops.FromImage(img), gen.Tile))
+		}
+		return writePNG(r, ImageOutput, img, rec)
+	}
+	return s
+}
+
+// seamNote formats the seam metric of the tiled axes.
+func seamNote(f *imageops.Float, tile string) string {
+	x, y := imageops.Seams(f)
+	var parts []string
+	t := manifests.Tile(tile)
+	if t.X() {
+		parts = append(parts, fmt.Sprintf("x=%.2f", x))
+	}
+	if t.Y() {
+		parts = append(parts, fmt.Sprintf("y=%.2f", y))
+	}
+	return strings.Join(parts, " ")
+}
+
+// tileable plans a kind: tileable asset: one generation with the model's
+// wrap-around variant, published as <id>.png.
+func (pl *planner) tileable(a *manifests.Asset) {
+	gen, mf, ok := pl.base(a, string(manifests.KindTileable))
+	if !ok {
+		return
+	}
+	tile := manifests.TileXY
+	if a.Tileable != nil && a.Tileable.Tile != "" {
+		tile = a.Tileable.Tile
+	}
+	if tile != manifests.TileNone {
+		gen.Tile = string(tile)
+	}
+	init, ok := pl.initFrom(a, &gen)
+	if !ok {
+		return
+	}
+	s := pl.genStage(a, GenerateStage(a.ID), "tileable.generate", gen, mf, init, a.At("from").String())
+	s.Publish = map[string]string{ImageOutput: MainPath(a.ID)}
+	pl.stages = append(pl.stages, s)
+}
+
+// initFrom resolves the asset's from: reference for img2img, recording it
+// in gen. It returns nil when the asset has no from:, and ok false when a
+// problem was reported.
+func (pl *planner) initFrom(a *manifests.Asset, gen *genParams) (*OutputRef, bool) {
+	if a.From == "" {
+		return nil, true
+	}
+	ref, ok := pl.from(a)
+	if !ok {
+		return nil, false
+	}
+	gen.Init = initName(a.From, a.Pick, pl.p.Asset(a.From))
+	gen.Strength = a.Strength
+	return &ref, true
+}
+
+// initName names an init image for the recipe: "asset" or "asset#3" for a
+// picked frame or variation.
+func initName(id string, pick int, src *manifests.Asset) string {
+	if src != nil && (src.Kind == manifests.KindSpriteSheet || src.Kind == manifests.KindConceptArt) {
+		return fmt.Sprintf("%s#%d", id, pick)
+	}
+	return id
+}
