@@ -56,6 +56,7 @@ type genJob struct {
 	version string // kiln's version, for the recipe
 	p       genParams
 	init    *OutputRef // img2img source, nil for txt2img
+	initRef OutputRef  // what init points to
 	maxSize int
 }
 

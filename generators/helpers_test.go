@@ -1,9 +1,11 @@
 package generators_test
 
 import (
+	"bytes"
 	"context"
 	"image"
-	_ "image/png"
+	"image/color"
+	"image/png"
 	"os"
 	"path/filepath"
 	"testing"
@@ -158,7 +160,9 @@ func (s *session) build() *pipeline.Report {
 }
 
 // out returns the path of a published output.
-func (s *session) out(rel string) string { return filepath.Join(s.root, "out", filepath.FromSlash(rel)) }
+func (s *session) out(rel string) string {
+	return filepath.Join(s.root, "out", filepath.FromSlash(rel))
+}
 
 // decode reads a published PNG.
 func (s *session) decode(rel string) image.Image {
@@ -203,4 +207,20 @@ func status(t testing.TB, rep *pipeline.Report, id string) pipeline.Status {
 		t.Fatalf("no stage %s in the report", id)
 	}
 	return st.Status
+}
+
+// pngBytes encodes a small opaque gradient as PNG.
+func pngBytes(t testing.TB, w, h int) []byte {
+	t.Helper()
+	img := image.NewNRGBA(image.Rect(0, 0, w, h))
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			img.Set(x, y, color.NRGBA{uint8(x * 255 / w), uint8(y * 255 / h), 128, 255})
+		}
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }

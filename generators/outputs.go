@@ -65,12 +65,19 @@ func FrameOutput(i, n int) string { return numbered("frame", i, n) + ".png" }
 // numbered formats "name_007": three digits, more when n needs them, so
 // names sort in order.
 func numbered(name string, i, n int) string {
-	w := max(3, len(strconv.Itoa(max(n-1, 0))))
-	s := strconv.Itoa(i)
-	for len(s) < w {
-		s = "0" + s
+	digits := 3
+	for m := max(n-1, 0); m >= 1000; m /= 10 {
+		digits++
 	}
-	return name + "_" + s
+	var num [20]byte
+	d := strconv.AppendInt(num[:0], int64(i), 10)
+	b := make([]byte, 0, len(name)+1+max(digits, len(d)))
+	b = append(b, name...)
+	b = append(b, '_')
+	for k := len(d); k < digits; k++ {
+		b = append(b, '0')
+	}
+	return string(append(b, d...))
 }
 
 // Published paths, relative to the output folder. See the package

@@ -78,8 +78,13 @@ func Plan(p *manifests.Project, env *Env) ([]pipeline.Stage, error) {
 	if pl.log == nil {
 		pl.log = slog.New(slog.DiscardHandler)
 	}
-	pl.stages = make([]pipeline.Stage, 0, len(p.Assets)+len(p.Assets)/2)
+	n := 0
 	for _, a := range p.Assets {
+		n += stageCount(a)
+	}
+	pl.stages = make([]pipeline.Stage, 0, n)
+	for _, a := range p.Assets {
+		pl.where = a.Pos.String()
 		pl.asset(a)
 	}
 	if len(pl.errs) > 0 {
@@ -107,6 +112,7 @@ type planner struct {
 	ver    string
 	log    *slog.Logger
 	infos  map[string]modelFacts // per model name, asked once per Plan
+	where  string                // the current asset's position
 	stages []pipeline.Stage
 	errs   manifests.ErrorList
 }
@@ -171,7 +177,7 @@ func (pl *planner) asset(a *manifests.Asset) {
 			pl.fail(a, "image", "kind image without an image block", "")
 			return
 		}
-		pl.stages = append(pl.stages, SourceStage(a.ID, a.Image.Source, a.Pos.String(), pl.lim.MaxImageSize))
+		pl.stages = append(pl.stages, SourceStage(a.ID, a.Image.Source, pl.where, pl.lim.MaxImageSize))
 	case manifests.KindTileable:
 		pl.tileable(a)
 	case manifests.KindTexture:
@@ -283,13 +289,30 @@ func (pl *planner) stage(a *manifests.Asset, id, kind, version string, accel boo
 		Asset:   a.ID,
 		Kind:    kind,
 		Version: version,
-		Where:   a.Pos.String(),
+		Where:   pl.where,
 	}
 	if accel {
 		s.Resource = pipeline.Accelerator
 		s.Device = pl.device
 	}
 	return s
+}
+
+// stageCount is the number of stages Plan makes for an asset.
+func stageCount(a *manifests.Asset) int {
+	switch a.Kind {
+	case manifests.KindTexture:
+		return 2
+	case manifests.KindSpriteSheet:
+		return spriteFrames(a) + 1
+	case manifests.KindConceptArt:
+		n := conceptVariations(a)
+		if a.Concept != nil && a.Concept.Hires != nil {
+			n *= 2
+		}
+		return n + 1
+	}
+	return 1
 }
 
 // addDep adds a dependency with the manifest position that created it.

@@ -15,22 +15,24 @@ import (
 // in the report ("seams": "x=1.03 y=1.05").
 func (pl *planner) genStage(a *manifests.Asset, id, kind string, gen genParams, mf modelFacts, init *OutputRef, initWhere string) pipeline.Stage {
 	s := pl.stage(a, id, kind, genVersion, true)
-	s.Params = gen
+	job := &genJob{models: pl.env.Models, model: a.Model, fp: mf.fp, version: pl.ver, p: gen, maxSize: pl.lim.MaxImageSize}
+	s.Params = &job.p
 	s.Models = []string{mf.fp}
-	s.Files = append([]string(nil), gen.Exemplars...)
+	if len(gen.Exemplars) > 0 {
+		s.Files = gen.Exemplars
+	}
 	if init != nil {
-		ref := *init // the caller may reuse its variable
-		init = &ref
+		job.initRef = *init // the caller may reuse its variable
+		job.init = &job.initRef
 		addDep(&s, init.Stage, initWhere)
 	}
-	job := &genJob{models: pl.env.Models, model: a.Model, fp: mf.fp, version: pl.ver, p: gen, init: init, maxSize: pl.lim.MaxImageSize}
 	s.Run = func(ctx context.Context, r *pipeline.Run) error {
 		img, rec, err := job.run(ctx, r)
 		if err != nil {
 			return err
 		}
-		if gen.Tile != "" {
-			r.Note("seams", seamNote(imageops.FromImage(img), gen.Tile))
+		if job.p.Tile != "" {
+			r.Note("seams", seamNote(imageops.FromImage(img), job.p.Tile))
 		}
 		return writePNG(r, ImageOutput, img, rec)
 	}
