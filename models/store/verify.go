@@ -1,0 +1,289 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"strings"
+
+	"github.com/kiln-dev/kiln/internal/safepath"
+	"github.com/kiln-dev/kiln/manifests"
+	"github.com/kiln-dev/kiln/models"
+)
+
+// VerifyOptions configures Verify.
+type VerifyOptions struct {
+	// Runtime loads every .onnx graph; nil skips graph loading (the
+	// report says so).
+	Runtime *models.Runtime
+	// Catalog supplies the expected files of a model folder that has no
+	// kiln-manifest.json (one exported by hand and listed in the
+	// catalogue); nil means none.
+	Catalog *Catalog
+}
+
+// VerifyResult is the verdict on one model.
+type VerifyResult struct {
+	Model LocalModel
+	// Files and Size count the files checked against a manifest.
+	Files int
+	Size  int64
+	// Graphs counts the .onnx graphs that loaded.
+	Graphs int
+	// Problems says what is wrong, one entry per failed check: the file,
+	// what was found, what was expected and what to do. Empty means ok.
+	Problems []string
+	// Notes are remarks that do not fail the model (no manifest to check
+	// hashes against, no runtime to load graphs, extra files).
+	Notes []string
+}
+
+// OK reports whether the model passed every check.
+func (r *VerifyResult) OK() bool { return len(r.Problems) == 0 }
+
+func (r *VerifyResult) problem(format string, args ...any) {
+	r.Problems = append(r.Problems, fmt.Sprintf(format, args...))
+}
+
+func (r *VerifyResult) note(format string, args ...any) {
+	r.Notes = append(r.Notes, fmt.Sprintf(format, args...))
+}
+
+// Verify is `kiln models verify [NAME]`: it checks each model (see
+// VerifyModel), writes a verdict per model to w, and returns an error
+// when any failed.
+func Verify(ctx context.Context, w io.Writer, ms []LocalModel, opts VerifyOptions) ([]VerifyResult, error) {
+	results := make([]VerifyResult, 0, len(ms))
+	failed := 0
+	width := 0
+	for _, m := range ms {
+		width = max(width, len(m.Name))
+	}
+	for _, m := range ms {
+		r := VerifyModel(ctx, m, opts)
+		if err := ctx.Err(); err != nil {
+			return results, fmt.Errorf("verify stopped: %w", err)
+		}
+		results = append(results, r)
+		status := "ok    "
+		if !r.OK() {
+			status = "FAILED"
+			failed++
+		}
+		fmt.Fprintf(w, "%s  %-*s  %s\n", status, width, m.Name, r.summary())
+		for _, p := range r.Problems {
+			fmt.Fprintf(w, "        %s\n", p)
+		}
+		for _, n := range r.Notes {
+			fmt.Fprintf(w, "        note: %s\n", n)
+		}
+	}
+	if failed > 0 {
+		return results, fmt.Errorf("%d of %d models failed verification (see above)", failed, len(ms))
+	}
+	return results, nil
+}
+
+func (r *VerifyResult) summary() string {
+	if r.Model.Builtin != "" {
+		return "built in, no files"
+	}
+	var parts []string
+	if r.Files > 0 {
+		parts = append(parts, fmt.Sprintf("%d files, %s", r.Files, formatBytes(r.Size)))
+	}
+	if r.Graphs > 0 {
+		g := "graphs load"
+		if r.Graphs == 1 {
+			g = "graph loads"
+		}
+		parts = append(parts, fmt.Sprintf("%d %s", r.Graphs, g))
+	}
+	if len(parts) == 0 {
+		return r.Model.Dir
+	}
+	return r.Model.Dir + " (" + strings.Join(parts, ", ") + ")"
+}
+
+// VerifyModel checks one model: its folder exists and is a complete model
+// folder (models.OpenFolder); every file its kiln-manifest.json (or, when
+// the folder has none, its catalogue entry) lists is present with the
+// recorded size and sha256; and every .onnx graph loads in opts.Runtime.
+// Built-in models have no files and always pass.
+func VerifyModel(ctx context.Context, m LocalModel, opts VerifyOptions) VerifyResult {
+	r := VerifyResult{Model: m}
+	if m.Builtin != "" {
+		return r
+	}
+	st, err := os.Stat(m.Dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		r.problem("the model folder %s does not exist: pull it (kiln models pull %s) or fix its path in kiln.yaml", m.Dir, m.Name)
+		return r
+	case err != nil:
+		r.problem("cannot read the model folder: %v", err)
+		return r
+	case !st.IsDir():
+		r.problem("%s is a file, not a model folder; point kiln.yaml at the folder holding model_index.json", m.Dir)
+		return r
+	}
+
+	recorded, from := ManifestName, ""
+	man, err := ReadManifest(m.Dir)
+	switch {
+	case err == nil:
+		from = ManifestName
+	case errors.Is(err, fs.ErrNotExist):
+		if opts.Catalog != nil {
+			if e, lerr := opts.Catalog.Lookup(m.Name); lerr == nil && len(e.Files) > 0 {
+				man = &Manifest{Files: e.Files}
+				from = "the catalogue (" + e.Pos + ")"
+				recorded = "the catalogue"
+			}
+		}
+		if man == nil {
+			r.note("no %s, so file hashes were not checked; record the folder's current files with kiln models verify --record, or pull the model", ManifestName)
+		}
+	default:
+		r.problem("%v; pull the model again with --replace", err)
+	}
+
+	if man != nil {
+		listed := map[string]bool{}
+		for _, f := range man.Files {
+			listed[f.Path] = true
+			if ctx.Err() != nil {
+				return r
+			}
+			r.checkFile(ctx, m, f, recorded)
+		}
+		if extra := extraFiles(m.Dir, listed); len(extra) > 0 {
+			r.note("files not listed in %s: %s", from, strings.Join(extra, ", "))
+		}
+	}
+
+	if _, err := models.OpenFolder(m.Dir); err != nil {
+		r.problem("%v", err)
+	}
+	r.loadGraphs(ctx, m, man, opts.Runtime)
+	return r
+}
+
+// checkFile compares one file with its recorded size and hash.
+func (r *VerifyResult) checkFile(ctx context.Context, m LocalModel, f File, recorded string) {
+	p, err := safepath.Join(m.Dir, f.Path)
+	if err != nil {
+		r.problem("%s: %v", f.Path, err)
+		return
+	}
+	st, err := os.Stat(p)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		r.problem("%s is missing; pull the model again with --replace (only damaged files are downloaded)", f.Path)
+		return
+	case err != nil:
+		r.problem("%s: %v", f.Path, err)
+		return
+	case !st.Mode().IsRegular():
+		r.problem("%s is not a regular file", f.Path)
+		return
+	case st.Size() != f.Size:
+		r.problem("%s is %d bytes, %s records %d (truncated or modified); pull the model again with --replace", f.Path, st.Size(), recorded, f.Size)
+		return
+	}
+	sum, _, err := hashFile(ctx, p)
+	if err != nil {
+		if ctx.Err() == nil {
+			r.problem("%s: %v", f.Path, err)
+		}
+		return
+	}
+	if sum != f.SHA256 {
+		r.problem("%s has sha256 %s, %s records %s (modified or corrupt); pull the model again with --replace", f.Path, sum, recorded, f.SHA256)
+		return
+	}
+	r.Files++
+	r.Size += f.Size
+}
+
+// loadGraphs loads every .onnx file of the folder.
+func (r *VerifyResult) loadGraphs(ctx context.Context, m LocalModel, man *Manifest, rt *models.Runtime) {
+	var graphs []string
+	if man != nil {
+		for _, f := range man.Files {
+			if strings.HasSuffix(f.Path, ".onnx") {
+				graphs = append(graphs, f.Path)
+			}
+		}
+	} else if all, err := folderFiles(m.Dir); err == nil {
+		for _, p := range all {
+			if strings.HasSuffix(p, ".onnx") {
+				graphs = append(graphs, p)
+			}
+		}
+	}
+	if len(graphs) == 0 {
+		return
+	}
+	if rt == nil {
+		r.note("graphs were not loaded: no ONNX Runtime (run kiln setup, or give its library with --ort-lib)")
+		return
+	}
+	for _, g := range graphs {
+		if ctx.Err() != nil {
+			return
+		}
+		p, err := safepath.Join(m.Dir, g)
+		if err != nil {
+			continue // reported by checkFile
+		}
+		if _, err := os.Stat(p); err != nil {
+			continue // reported by checkFile or OpenFolder
+		}
+		if _, err := rt.GraphInfo(p); err != nil {
+			r.problem("%s does not load: %v", g, err)
+			continue
+		}
+		r.Graphs++
+	}
+}
+
+// extraFiles lists the folder's files that the manifest does not.
+func extraFiles(dir string, listed map[string]bool) []string {
+	all, err := folderFiles(dir)
+	if err != nil {
+		return nil
+	}
+	var extra []string
+	for _, p := range all {
+		if !listed[p] {
+			extra = append(extra, p)
+		}
+	}
+	return extra
+}
+
+// Record writes dir's kiln-manifest.json from the files it holds now, so
+// later verifications detect changes to a folder kiln did not pull (one
+// exported locally). name and kind describe the model ("" when unknown).
+// It returns the manifest written.
+func Record(ctx context.Context, dir, name string, kind manifests.ModelKind) (*Manifest, error) {
+	if kind != "" && !validKind(kind) {
+		return nil, fmt.Errorf("record %s: kind %q is not one of %s", dir, kind, strings.Join(kindNames(), ", "))
+	}
+	m, err := BuildManifest(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkFiles(m.Files); err != nil {
+		return nil, fmt.Errorf("record %s: %w", dir, err)
+	}
+	m.Name, m.Kind = name, kind
+	if err := WriteManifest(dir, m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
