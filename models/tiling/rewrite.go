@@ -72,6 +72,8 @@ func Rewrite(m *onnx.Model, axes Axes) (changed int, err error) {
 		names:  onnx.NewNamer(g),
 		consts: map[string]string{},
 		wraps:  map[wrapKey]string{},
+		before: map[*onnx.Node][]*onnx.Node{},
+		after:  map[*onnx.Node][]*onnx.Node{},
 	}
 	// Collect first: the rewrite inserts nodes as it goes.
 	var convs, transposed []*onnx.Node
@@ -110,6 +112,7 @@ func Rewrite(m *onnx.Model, axes Axes) (changed int, err error) {
 			changed++
 		}
 	}
+	r.splice()
 	if changed > 0 {
 		prev, _ := ParseAxes(metadata(m.MetadataProps, MarkerKey))
 		m.MetadataProps = setMetadata(m.MetadataProps, MarkerKey, prev.union(axes).String())
@@ -169,6 +172,33 @@ type rewriter struct {
 	consts map[string]string  // 1-D int64 initializers by value
 	wraps  map[wrapKey]string // wrap-padded values already built
 	added  []*onnx.Node       // nodes built for the node being rewritten
+	// Nodes to insert just before or after a node, spliced in at the end
+	// in one pass (inserting one by one costs a pass per convolution).
+	before, after map[*onnx.Node][]*onnx.Node
+}
+
+// splice inserts the new nodes into the graph: a convolution's padding
+// right before it, a ConvTranspose's fold right after it. The graph stays
+// topologically sorted, since a shared wrap-padded value is inserted
+// before the first convolution that reads it.
+func (r *rewriter) splice() {
+	if len(r.before) == 0 && len(r.after) == 0 {
+		return
+	}
+	extra := 0
+	for _, ns := range r.before {
+		extra += len(ns)
+	}
+	for _, ns := range r.after {
+		extra += len(ns)
+	}
+	nodes := make([]*onnx.Node, 0, len(r.g.Nodes)+extra)
+	for _, n := range r.g.Nodes {
+		nodes = append(nodes, r.before[n]...)
+		nodes = append(nodes, n)
+		nodes = append(nodes, r.after[n]...)
+	}
+	r.g.Nodes = nodes
 }
 
 // wrapKey identifies a wrap-padded value, so convolutions that read the
@@ -210,7 +240,7 @@ func (r *rewriter) conv(n *onnx.Node, want Axes) (bool, error) {
 		x = r.wrap(x, 3, pads[1], pads[3])
 		pads[1], pads[3] = 0, 0
 	}
-	r.g.InsertBefore(n, r.added...)
+	r.before[n] = append([]*onnx.Node(nil), r.added...)
 	n.Inputs[0] = x
 	n.DeleteAttr("auto_pad")
 	n.SetAttr(onnx.IntsAttr("pads", pads...))

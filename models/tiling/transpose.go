@@ -117,8 +117,7 @@ func (r *rewriter) convTranspose(n *onnx.Node, want Axes) (bool, error) {
 	last := r.added[len(r.added)-1]
 	last.Outputs[0] = orig
 
-	at := r.g.NodeIndex(n) + 1
-	r.g.InsertNodes(at, r.added...)
+	r.after[n] = append([]*onnx.Node(nil), r.added...)
 	n.DeleteAttr("auto_pad")
 	n.SetAttr(onnx.IntsAttr("pads", pads...))
 	if n.Attr("output_padding") != nil {

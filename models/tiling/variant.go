@@ -53,8 +53,7 @@ type manifest struct {
 	Size      int64  `json:"size"`
 	ModTime   int64  `json:"mtime_ns"`
 	Rewritten int    `json:"rewritten"`
-	// External lists the weight files the graph refers to and the files
-	// (symlinks resolved) they are hard links to.
+	// External lists the weight files the variant links to.
 	External []linkedFile `json:"external,omitempty"`
 	// ExternalDataDir is set when the weights were not linked.
 	ExternalDataDir string `json:"external_data_dir,omitempty"`
@@ -62,9 +61,13 @@ type manifest struct {
 	LinkError string `json:"link_error,omitempty"`
 }
 
+// linkedFile is a hard link in a variant folder: its name there, the
+// source file the original graph reads, and that file with symlinks
+// resolved (what the link is a link to).
 type linkedFile struct {
-	Location string `json:"location"`
-	Target   string `json:"target"`
+	Name   string `json:"name"`
+	From   string `json:"from"`
+	Target string `json:"target"`
 }
 
 // Variant returns the circular variant of the graph file src (a
@@ -78,26 +81,46 @@ type linkedFile struct {
 // no graph. (A content hash would read the whole file on every call; fp16
 // exports keep 1.7 GB of weights inline.)
 //
-// External weights are hard-linked into the variant's folder, so the
-// variant loads like any model and takes no disk space. Symlinks would
-// also work across file systems, but ONNX Runtime (1.24) resolves them
-// and refuses external data whose real path leaves the model's folder,
-// as it refuses ".." and absolute locations. When linking fails, the
-// variant's ExternalDataDir names the original folder instead. A variant
-// whose links no longer reach the original's files (they were replaced)
-// is rebuilt. Hard links keep replaced weights on disk until Prune
-// removes the variants that refer to them.
+// Weights are shared, never copied. External weight files are hard-linked
+// into the variant's folder, so the variant loads like any model. Inline
+// weights (when they total a megabyte or more) become external data that
+// points into a hard link of the source graph file itself, at the offsets
+// where the source holds them, so a 1.7 GB fp16 UNet costs a small graph
+// file. Symlinks would also work across file systems, but ONNX Runtime
+// (1.24) resolves them and refuses external data whose real path leaves
+// the model's folder, as it refuses ".." and absolute locations. When
+// linking fails, the variant's ExternalDataDir names the original folder
+// instead. A variant whose links no longer reach the original's files
+// (they were replaced) is rebuilt. Hard links keep replaced weights on
+// disk until Prune removes the variants that refer to them.
 //
 // Variant is safe for concurrent use by goroutines and processes: each
 // build happens in a private folder that is renamed into place, so racing
 // builds publish one complete variant and the loser uses it.
 func Variant(ctx context.Context, src string, axes Axes, cacheDir string) (*Graph, error) {
-	return variant(ctx, src, axes, cacheDir, os.Link)
+	return builder{link: os.Link, minShared: 1 << 20}.variant(ctx, src, axes, cacheDir)
 }
 
-// variant is Variant with the link function as a parameter, so tests can
-// make linking fail as it does across file systems.
-func variant(ctx context.Context, src string, axes Axes, cacheDir string, link func(oldname, newname string) error) (*Graph, error) {
+// builder holds what tests vary about Variant.
+type builder struct {
+	// link makes a hard link (os.Link); tests make it fail as it does
+	// across file systems.
+	link func(oldname, newname string) error
+	// minShared is the total size of inline weights from which they are
+	// shared with the source file rather than copied into the variant.
+	minShared int64
+}
+
+// sourceData is the name of the hard link to the source graph file in a
+// variant folder whose inline weights point into it. Its extension makes
+// the runtime's memory estimate count it as weights.
+const sourceData = "source.onnx_data"
+
+// minSharedTensor is the smallest inline tensor moved to external data, as
+// the onnx tools choose.
+const minSharedTensor = 1024
+
+func (b builder) variant(ctx context.Context, src string, axes Axes, cacheDir string) (*Graph, error) {
 	if axes.None() {
 		return nil, fmt.Errorf("tiling: variant of %s: no axis to wrap; ask for x, y or xy", src)
 	}
@@ -125,9 +148,13 @@ func variant(ctx context.Context, src string, axes Axes, cacheDir string, link f
 		return g, nil
 	}
 
-	m, err := onnx.Load(abs)
+	raw, err := os.ReadFile(abs)
 	if err != nil {
-		return nil, fmt.Errorf("tiling: %w", err)
+		return nil, fmt.Errorf("tiling: variant of %s: %w", src, err)
+	}
+	m, err := onnx.Decode(raw)
+	if err != nil {
+		return nil, fmt.Errorf("tiling: %s: %w; the file is not an ONNX model or is damaged: export or download it again", abs, err)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -152,8 +179,18 @@ func variant(ctx context.Context, src string, axes Axes, cacheDir string, link f
 		Version: Version, Axes: axes.String(), Source: abs,
 		Size: fi.Size(), ModTime: fi.ModTime().UnixNano(), Rewritten: n,
 	}
-	if err := linkExternal(m, abs, tmp, &man, link); err != nil {
+	shared := inlineWeights(m, raw, b.minShared)
+	if err := b.linkWeights(m, abs, tmp, &man, len(shared) > 0); err != nil {
 		return nil, err
+	}
+	// Inline weights now point into the source file: through its link in
+	// the variant folder, or in its own folder when linking failed.
+	loc := sourceData
+	if man.ExternalDataDir != "" {
+		loc = filepath.Base(abs)
+	}
+	for _, s := range shared {
+		s.t.SetExternal(onnx.External{Location: loc, Offset: s.offset, Length: s.length})
 	}
 	if err := m.Save(filepath.Join(tmp, graphName)); err != nil {
 		return nil, fmt.Errorf("tiling: write variant of %s: %w", abs, err)
@@ -183,32 +220,72 @@ func variantKey(abs string, fi fs.FileInfo, axes Axes) string {
 	return hex.EncodeToString(h[:16])
 }
 
-// linkExternal hard-links the model's external weight files from the
-// source folder into dir, under the locations the graph names. If any link
-// fails, the links made are removed and the manifest points at the
-// source folder instead.
-func linkExternal(m *onnx.Model, src, dir string, man *manifest, link func(string, string) error) error {
+// sharedTensor is an inline initializer and where its bytes are in the
+// source file.
+type sharedTensor struct {
+	t              *onnx.Tensor
+	offset, length int64
+}
+
+// inlineWeights finds the inline initializers of at least minSharedTensor
+// bytes whose raw data lies in raw, the source file's bytes (Decode shares
+// memory with its input, so a tensor's RawData is a window of raw and its
+// offset follows from the capacities). It returns none when they total
+// less than min.
+func inlineWeights(m *onnx.Model, raw []byte, min int64) []sharedTensor {
+	var out []sharedTensor
+	var total int64
+	for _, t := range m.Graph.Initializers {
+		if t == nil || t.IsExternal() || len(t.RawData) < minSharedTensor {
+			continue
+		}
+		off := cap(raw) - cap(t.RawData)
+		if off < 0 || off+len(t.RawData) > len(raw) || &raw[off] != &t.RawData[0] {
+			continue // not a window of the file (copied or edited)
+		}
+		out = append(out, sharedTensor{t, int64(off), int64(len(t.RawData))})
+		total += int64(len(t.RawData))
+	}
+	if total < min {
+		return nil
+	}
+	return out
+}
+
+// linkWeights hard-links into dir the model's external weight files and,
+// when withSource is set, the source graph file itself (as sourceData).
+// If any link fails, the links made are removed and the manifest points
+// at the source folder instead.
+func (b builder) linkWeights(m *onnx.Model, src, dir string, man *manifest, withSource bool) error {
 	srcDir := filepath.Dir(src)
-	var made []string
+	type want struct{ name, from string }
+	var wants []want
 	for _, loc := range m.ExternalFiles() {
 		from, err := onnx.ExternalPath(srcDir, loc)
 		if err != nil {
 			return fmt.Errorf("tiling: %s: %w", src, err)
 		}
-		target, err := filepath.EvalSymlinks(from)
+		wants = append(wants, want{loc, from})
+	}
+	if withSource {
+		wants = append(wants, want{sourceData, src})
+	}
+	var made []string
+	for _, w := range wants {
+		target, err := filepath.EvalSymlinks(w.from)
 		if err != nil {
-			return fmt.Errorf("tiling: %s refers to weights file %s, which cannot be read: %w; download or export the model again", src, from, err)
+			return fmt.Errorf("tiling: %s refers to weights file %s, which cannot be read: %w; download or export the model again", src, w.from, err)
 		}
-		man.External = append(man.External, linkedFile{Location: loc, Target: target})
+		man.External = append(man.External, linkedFile{Name: w.name, From: w.from, Target: target})
 		if man.LinkError != "" {
 			continue
 		}
-		to, err := onnx.ExternalPath(dir, loc)
+		to, err := onnx.ExternalPath(dir, w.name)
 		if err == nil {
 			err = os.MkdirAll(filepath.Dir(to), 0o755)
 		}
 		if err == nil {
-			err = link(target, to)
+			err = b.link(target, to)
 		}
 		if err != nil {
 			man.LinkError = err.Error()
@@ -253,17 +330,12 @@ func linksValid(dir string, man *manifest) bool {
 	if man.ExternalDataDir != "" {
 		return true // the weights are read from the source folder itself
 	}
-	srcDir := filepath.Dir(man.Source)
 	for _, e := range man.External {
-		from, err := onnx.ExternalPath(srcDir, e.Location)
-		if err != nil {
-			return false
-		}
-		target, err := filepath.EvalSymlinks(from)
+		target, err := filepath.EvalSymlinks(e.From)
 		if err != nil || target != e.Target {
 			return false
 		}
-		to, err := onnx.ExternalPath(dir, e.Location)
+		to, err := onnx.ExternalPath(dir, e.Name)
 		if err != nil {
 			return false
 		}

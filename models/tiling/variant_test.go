@@ -153,7 +153,7 @@ func TestVariantWithoutLinks(t *testing.T) {
 	crossDevice := func(string, string) error {
 		return &os.LinkError{Op: "link", Err: errors.New("invalid cross-device link")}
 	}
-	g, err := tiling.VariantWithLink(ctx, src, tiling.XY, t.TempDir(), crossDevice)
+	g, err := tiling.VariantWith(ctx, src, tiling.XY, t.TempDir(), crossDevice, 1<<20)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,6 +173,65 @@ func TestVariantWithoutLinks(t *testing.T) {
 			t.Fatalf("out[%d] = %v unlinked, %v linked", i, got.data[i], want.data[i])
 		}
 	}
+}
+
+// TestVariantSharesInlineWeights builds variants of a VAE decoder whose
+// weights are inline: with sharing, the variant's graph refers to the
+// weights where the source file holds them, through a hard link to that
+// file (or, when linking fails, in the source folder), and computes
+// exactly what the variant with copied weights computes.
+func TestVariantSharesInlineWeights(t *testing.T) {
+	rt := newRuntime(t)
+	dir := writeFlavour(t, testmodels.Optimum)
+	before := snapshot(t, dir)
+	src := filepath.Join(dir, "vae_decoder", "model.onnx")
+	ctx := context.Background()
+	crossDevice := func(string, string) error {
+		return &os.LinkError{Op: "link", Err: errors.New("invalid cross-device link")}
+	}
+	copied, err := tiling.VariantWith(ctx, src, tiling.XY, t.TempDir(), os.Link, math.MaxInt64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	linked, err := tiling.VariantWith(ctx, src, tiling.XY, t.TempDir(), os.Link, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unlinked, err := tiling.VariantWith(ctx, src, tiling.XY, t.TempDir(), crossDevice, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if linked.ExternalDataDir != "" || unlinked.ExternalDataDir != filepath.Dir(src) {
+		t.Fatalf("ExternalDataDir linked %q, unlinked %q", linked.ExternalDataDir, unlinked.ExternalDataDir)
+	}
+	a, _ := os.Stat(src)
+	b, _ := os.Stat(filepath.Join(filepath.Dir(linked.Path), "source.onnx_data"))
+	if a == nil || b == nil || !os.SameFile(a, b) {
+		t.Fatal("the variant does not hard-link the source graph it takes its weights from")
+	}
+	sizes := map[string]int64{}
+	for name, g := range map[string]*tiling.Graph{"copied": copied, "linked": linked, "unlinked": unlinked} {
+		st, err := os.Stat(g.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sizes[name] = st.Size()
+	}
+	if sizes["linked"] > sizes["copied"]/2 || sizes["unlinked"] > sizes["copied"]/2 {
+		t.Errorf("graph sizes %v: the shared variants still hold the weights", sizes)
+	}
+	z := feed{[]int64{1, 4, 4, 5}, pseudo(80, 8)}
+	want := runFile(t, rt, models.SessionSpec{Path: copied.Path}, z)[0]
+	for name, spec := range map[string]models.SessionSpec{
+		"linked":   {Path: linked.Path},
+		"unlinked": {Path: unlinked.Path, ExternalDataDir: unlinked.ExternalDataDir},
+	} {
+		got := runFile(t, rt, spec, z)[0]
+		if !sameShape(got.shape, want.shape) || maxDiff(got.data, want.data) != 0 {
+			t.Errorf("%s variant computes something else than the one with copied weights (shape %v, diff %g)", name, got.shape, maxDiff(got.data, want.data))
+		}
+	}
+	checkUnchanged(t, before, snapshot(t, dir))
 }
 
 // TestVariantConcurrent races builds of one variant: all callers get the
