@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"testing"
 
+	"github.com/kiln-dev/kiln/models"
 	"github.com/kiln-dev/kiln/models/onnx"
 	"github.com/kiln-dev/kiln/models/testmodels"
 	"github.com/kiln-dev/kiln/models/tiling"
@@ -169,5 +170,40 @@ func TestSyntheticUNetRuns(t *testing.T) {
 	}
 	if got := runModel(t, rt, m, feeds...)[0].shape; !sameShape(got, want) {
 		t.Errorf("output shape %v, was %v", got, want)
+	}
+}
+
+// BenchmarkInference runs the generated SD-1.5-style VAE decoder and UNet
+// (optimum flavour) on 64×64 latents (a 512×512 image), as exported and
+// with circular padding, to show what the Slice and Concat copies cost at
+// inference.
+func BenchmarkInference(b *testing.B) {
+	rt := newRuntime(b)
+	dir := filepath.Join(b.TempDir(), "model")
+	if err := testmodels.Write(dir, testmodels.Optimum, testmodels.Options{}); err != nil {
+		b.Fatal(err)
+	}
+	cache := b.TempDir()
+	for _, c := range []struct {
+		component string
+		feeds     []feed
+	}{
+		{"vae_decoder", []feed{{[]int64{1, 4, 64, 64}, pseudo(4*64*64, 1)}}},
+		{"unet", unetFeeds(64, 64)},
+	} {
+		src := filepath.Join(dir, c.component, "model.onnx")
+		g, err := tiling.Variant(context.Background(), src, tiling.XY, cache)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, v := range []struct{ name, path string }{{"original", src}, {"circular", g.Path}} {
+			b.Run(c.component+"/"+v.name, func(b *testing.B) {
+				spec := models.SessionSpec{Path: v.path}
+				runFile(b, rt, spec, c.feeds...) // load outside the clock
+				for b.Loop() {
+					runFile(b, rt, spec, c.feeds...)
+				}
+			})
+		}
 	}
 }
