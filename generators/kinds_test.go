@@ -1,6 +1,8 @@
 package generators_test
 
 import (
+	"context"
+	"errors"
 	"image"
 	"image/draw"
 	"os"
@@ -385,5 +387,72 @@ assets:
 	cfg, _, err := image.DecodeConfig(f)
 	if err != nil || cfg.Width != 128 || cfg.Height != 96 {
 		t.Errorf("2x2 preview: %dx%d (%v), want 128x96", cfg.Width, cfg.Height, err)
+	}
+}
+
+// cancelOnStep cancels a build at its first diffusion step.
+type cancelOnStep struct {
+	cancel func()
+	steps  int
+}
+
+func (c *cancelOnStep) Start(int)                      {}
+func (c *cancelOnStep) StageStart(string)              {}
+func (c *cancelOnStep) StageDone(pipeline.StageReport) {}
+func (c *cancelOnStep) Done(*pipeline.Report)          {}
+func (c *cancelOnStep) StageStep(id string, done, total int) {
+	c.steps++
+	c.cancel()
+}
+
+func TestCancelAndExemplarsAndFromSprite(t *testing.T) {
+	root := project(t, testmodels.Optimum, map[string]string{
+		manifests.ConfigFile: kilnYAML,
+		"art/ref.png":        string(pngBytes(t, 40, 24)),
+		"a.kiln.yaml": `version: 1
+assets:
+  - {id: ref, kind: image, image: {source: art/ref.png}}
+  - id: guard
+    kind: sprite-sheet
+    model: sd
+    prompt: guard
+    steps: 4
+    size: 32
+    from: ref
+    sprite: {frames: 2, consistency: 0.25}
+  - {id: pebbles, kind: tileable, model: ex, steps: 3, size: 32, exemplars: [art/ref.png]}
+`,
+	})
+	s := newSession(t, root)
+	stages := s.plan()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	prog := &cancelOnStep{cancel: cancel}
+	rep, err := pipeline.Build(ctx, stages, pipeline.Options{Root: root, Jobs: 1, Progress: prog})
+	if !errors.Is(err, context.Canceled) || !rep.Interrupted {
+		t.Fatalf("cancelled build: %v (interrupted %v)", err, rep != nil && rep.Interrupted)
+	}
+	if prog.steps != 1 {
+		t.Errorf("%d steps ran after cancelling at the first", prog.steps)
+	}
+
+	// The next build finishes what was cut short.
+	s.build()
+	for i := 0; i < 2; i++ {
+		rel := generators.FramePath("guard", i, 2)
+		s.size(rel, 32, 32)
+		rec := s.recipe(rel)
+		if rec.Extra["init"] != "ref" || rec.Extra["strength"] != "0.75" {
+			t.Errorf("%s recipe: %+v", rel, rec)
+		}
+	}
+	for _, id := range []string{"guard:frame_000", "guard:frame_001"} {
+		if deps := stageDeps(s.stages, id); len(deps) != 1 || deps[0] != "ref:source" {
+			t.Errorf("%s depends on %v, want the from: art", id, deps)
+		}
+	}
+	s.size("pebbles.png", 32, 32)
+	if st := findStage(s.stages, "pebbles:generate"); len(st.Files) != 1 || st.Files[0] != "art/ref.png" {
+		t.Errorf("pebbles files %v", st.Files)
 	}
 }

@@ -137,8 +137,10 @@ func (pl *planner) model(a *manifests.Asset) (modelFacts, bool) {
 	if !ok {
 		if pl.env.Models == nil {
 			f.err = errors.New("no model set was given to the planner (this is a bug in kiln)")
-		} else if f.info, f.err = pl.env.Models.Describe(a.Model); f.err == nil {
-			f.fp, f.err = pl.env.Models.Fingerprint(a.Model)
+		} else if f.fp, f.err = pl.env.Models.Fingerprint(a.Model); f.err == nil {
+			// Fingerprint first: it notices a changed folder, so Describe
+			// reads the new configuration.
+			f.info, f.err = pl.env.Models.Describe(a.Model)
 		}
 		pl.infos[a.Model] = f
 	}

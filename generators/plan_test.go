@@ -332,3 +332,51 @@ func BenchmarkPlan1000(b *testing.B) {
 	b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N)/1e6, "cpu-ms/op")
 	b.ReportMetric(float64(n), "stages")
 }
+
+func TestPlanModelFolderChanges(t *testing.T) {
+	root := project(t, testmodels.Optimum, map[string]string{
+		manifests.ConfigFile: kilnYAML,
+		"a.kiln.yaml":        "version: 1\nassets:\n  - {id: t, kind: tileable, model: sd, prompt: p, size: 64}\n",
+	})
+	p, err := manifests.Load(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms := generators.NewModelSet(p.Config, root, models.RuntimeOptions{Library: noLibrary, CacheDir: t.TempDir()}, nil)
+	defer ms.Close()
+	plan := func() (string, map[string]any) {
+		stages, err := generators.Plan(p, &generators.Env{Models: ms})
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, _ := json.Marshal(stages[0].Params)
+		var m map[string]any
+		json.Unmarshal(data, &m)
+		return stages[0].Models[0], m
+	}
+	fp1, params1 := plan()
+	if fp2, _ := plan(); fp2 != fp1 {
+		t.Fatalf("fingerprint changed without a change: %s, %s", fp1, fp2)
+	}
+	// A new export with another scheduler: a new fingerprint, and the
+	// new default scheduler in the parameters.
+	cfg := filepath.Join(root, "models", "sd", "scheduler", "scheduler_config.json")
+	data, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sc map[string]any
+	json.Unmarshal(data, &sc)
+	sc["_class_name"] = "DDIMScheduler"
+	data, _ = json.Marshal(sc)
+	if err := os.WriteFile(cfg, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fp3, params3 := plan()
+	if fp3 == fp1 {
+		t.Error("the fingerprint did not change with the model's files")
+	}
+	if params1["scheduler"] != "euler" || params3["scheduler"] != "ddim" {
+		t.Errorf("default scheduler before %v, after %v; want euler, then ddim", params1["scheduler"], params3["scheduler"])
+	}
+}
