@@ -1,0 +1,255 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/kiln-dev/kiln/internal/project"
+	"github.com/kiln-dev/kiln/pipeline"
+)
+
+// buildFlags are kiln build's flags.
+type buildFlags struct {
+	only      []string
+	dryRun    bool
+	explain   bool
+	jobs      int
+	keepGoing bool
+	json      bool
+	check     bool
+	device    string
+	deviceID  int
+}
+
+func (a *app) buildCommand() *cobra.Command {
+	var f buildFlags
+	cmd := &cobra.Command{
+		Use:   "build [DIR]",
+		Short: "Build the project's assets (only what changed runs again)",
+		Long: `Build every asset of the project in DIR (default: the current folder), or
+only the assets named by --only and what they depend on. Stages whose inputs
+did not change are taken from the cache.
+
+  --dry-run / --explain   say what would run (or ran) and why
+  --check                 exit 1 when any output is missing or stale, without
+                          generating anything (for CI "assets up to date" gates)
+  --json                  print a machine-readable report on stdout`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.build(cmd, dirArg(args), f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringSliceVar(&f.only, "only", nil, "build only these asset ids (and what they depend on); repeatable")
+	fl.BoolVarP(&f.dryRun, "dry-run", "n", false, "show what would run and why, running nothing")
+	fl.BoolVar(&f.explain, "explain", false, "say why each stage runs (which part of its key changed)")
+	fl.IntVarP(&f.jobs, "jobs", "j", 0, "CPU stages to run at once (default: number of cores)")
+	fl.BoolVarP(&f.keepGoing, "keep-going", "k", false, "continue past failures and report every one")
+	fl.BoolVar(&f.json, "json", false, "print a JSON report on stdout")
+	fl.BoolVar(&f.check, "check", false, "exit 1 if any output is missing or stale; generate nothing")
+	fl.StringVar(&f.device, "device", "", "execution provider: cpu, cuda, tensorrt, coreml, directml or openvino (default: kiln.yaml's runtime.device)")
+	fl.IntVar(&f.deviceID, "device-id", -1, "device index for --device (default: kiln.yaml's runtime.device_id)")
+	return cmd
+}
+
+// dirArg returns the project folder argument, "." when absent.
+func dirArg(args []string) string {
+	if len(args) == 0 {
+		return "."
+	}
+	return args[0]
+}
+
+// openProject loads and plans the project, turning manifest and graph
+// errors into exit code 2.
+func (a *app) openProject(dir string, ro project.RuntimeOverrides) (*project.Project, error) {
+	p, err := project.Open(dir, project.Options{Log: a.logger(), Runtime: ro})
+	if err != nil {
+		return nil, withCode(exitUsage, err)
+	}
+	return p, nil
+}
+
+func (a *app) build(cmd *cobra.Command, dir string, f buildFlags) error {
+	if f.dryRun && f.check {
+		return withCode(exitUsage, errors.New("--dry-run and --check cannot be combined; use one of them"))
+	}
+	if f.jobs < 0 {
+		return withCode(exitUsage, fmt.Errorf("--jobs %d: give a positive number of jobs", f.jobs))
+	}
+	p, err := a.openProject(dir, project.RuntimeOverrides{Library: a.ortLib, Device: f.device, DeviceID: f.deviceID})
+	if err != nil {
+		if f.json {
+			a.writeJSON(jsonErrorReport("build", err))
+		}
+		return err
+	}
+	defer p.Close()
+
+	opts := p.BuildOptions()
+	opts.Only = f.only
+	opts.DryRun = f.dryRun
+	opts.Check = f.check
+	opts.Explain = f.explain || f.dryRun
+	opts.KeepGoing = f.keepGoing
+	opts.Jobs = f.jobs
+	if !f.json && !a.quiet {
+		opts.Progress = newProgress(a.stderr, isTerminal(a.stderr))
+	}
+
+	report, err := pipeline.Build(cmd.Context(), p.Stages, opts)
+	if f.json && report != nil {
+		a.writeJSON(report)
+	} else if f.json {
+		a.writeJSON(jsonErrorReport("build", err))
+	}
+	return buildExit(err)
+}
+
+// buildExit maps a pipeline.Build error to kiln's exit codes. The details
+// were already shown by the progress display or the JSON report, so only
+// a one-line summary is returned.
+func buildExit(err error) error {
+	var ge *pipeline.GraphError
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, pipeline.ErrStale):
+		return withCode(exitFailed, err)
+	case errors.As(err, &ge):
+		return withCode(exitUsage, err)
+	case errors.Is(err, pipeline.ErrLocked):
+		return withCode(exitFailed, err)
+	case errors.Is(err, pipeline.ErrFailed):
+		return withCode(exitFailed, err)
+	case isInterrupt(err):
+		return withCode(exitInterrupted, errors.New("interrupted; finished stages are cached, run kiln build again to continue"))
+	}
+	return withCode(exitFailed, err)
+}
+
+// jsonErrorReport is the --json output when no build report exists
+// (invalid manifests, an invalid graph): the errors, each with its
+// manifest position.
+func jsonErrorReport(mode string, err error) any {
+	type jsonError struct {
+		Message string `json:"message"`
+		Where   string `json:"where,omitempty"`
+	}
+	var errs []jsonError
+	for _, e := range project.Errors(err) {
+		errs = append(errs, jsonError{Message: e.Message, Where: e.Where})
+	}
+	return map[string]any{"mode": mode, "errors": errs}
+}
+
+func (a *app) writeJSON(v any) {
+	enc := json.NewEncoder(a.stdout)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		fmt.Fprintln(a.stderr, "kiln: write JSON report:", err)
+	}
+}
+
+// isTerminal reports whether w is a terminal, for the live progress
+// display; logs and CI get plain lines.
+func isTerminal(w any) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd())) && os.Getenv("TERM") != "dumb"
+}
+
+func (a *app) validateCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "validate [DIR]",
+		Short: "Check the project's manifests and graph without building",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, err := a.openProject(dirArg(args), project.RuntimeOverrides{Library: a.ortLib, DeviceID: -1})
+			if err != nil {
+				return err
+			}
+			defer p.Close()
+			if !a.quiet {
+				fmt.Fprintf(a.stdout, "ok: %d manifests, %d assets, %d atlases, %d materials, %d stages\n",
+					len(p.Manifests.Files), len(p.Manifests.Assets), len(p.Manifests.Atlases), len(p.Manifests.Materials), len(p.Stages))
+			}
+			return nil
+		},
+	}
+}
+
+func (a *app) graphCommand() *cobra.Command {
+	var format string
+	cmd := &cobra.Command{
+		Use:   "graph [DIR]",
+		Short: "Print the stage graph as Graphviz dot, Mermaid or JSON",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			write := map[string]func(*pipeline.DAG) error{
+				"dot":     func(d *pipeline.DAG) error { return d.WriteDot(a.stdout) },
+				"mermaid": func(d *pipeline.DAG) error { return d.WriteMermaid(a.stdout) },
+				"json":    func(d *pipeline.DAG) error { return d.WriteJSON(a.stdout) },
+			}[format]
+			if write == nil {
+				return withCode(exitUsage, fmt.Errorf("--format %q: use dot, mermaid or json", format))
+			}
+			p, err := a.openProject(dirArg(args), project.RuntimeOverrides{Library: a.ortLib, DeviceID: -1})
+			if err != nil {
+				return err
+			}
+			defer p.Close()
+			dag, err := pipeline.Graph(p.Stages)
+			if err != nil {
+				return withCode(exitUsage, err)
+			}
+			return write(dag)
+		},
+	}
+	cmd.Flags().StringVar(&format, "format", "dot", "dot, mermaid or json")
+	return cmd
+}
+
+func (a *app) cleanCommand() *cobra.Command {
+	var cache bool
+	cmd := &cobra.Command{
+		Use:   "clean [DIR]",
+		Short: "Remove the outputs kiln wrote (and, with --cache, its cache)",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, err := a.openProject(dirArg(args), project.RuntimeOverrides{Library: a.ortLib, DeviceID: -1})
+			if err != nil {
+				return err
+			}
+			defer p.Close()
+			res, err := pipeline.Clean(p.BuildOptions(), cache)
+			if err != nil {
+				return withCode(exitFailed, err)
+			}
+			if !a.quiet {
+				fmt.Fprintf(a.stdout, "removed %d outputs", len(res.Removed))
+				if res.CacheRemoved {
+					fmt.Fprint(a.stdout, " and the cache")
+				}
+				fmt.Fprintln(a.stdout)
+				for _, k := range res.Kept {
+					fmt.Fprintf(a.stdout, "kept %s: modified since kiln wrote it; delete it by hand if you no longer need it\n", k)
+				}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&cache, "cache", false, "also remove the cache (everything rebuilds next time)")
+	return cmd
+}
+
+// isInterrupt reports whether err comes from cancelling the build (Ctrl-C
+// or SIGTERM).
+func isInterrupt(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
