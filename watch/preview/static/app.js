@@ -174,7 +174,6 @@
       'data-id': entry.id, 'data-kind': kind, 'data-status': entry.status || 'pending'});
     card.append(el('header', {},
       el('h3', {text: entry.id, title: entry.where ? `${entry.id} — ${entry.where}` : entry.id}),
-      el('span', {class: 'kind', text: kind}),
       badge(entry.status)));
     return card;
   }
@@ -223,14 +222,14 @@
       });
       card.append(thumbs);
     }
-    const meta = [];
+    const meta = [a.kind];
     if (a.tile) meta.push(`tiles ${a.tile}`);
     if (a.sprite) meta.push(`${a.sprite.frames} frames · ${a.sprite.fps} fps${a.sprite.loop === false ? '' : ' · loop'}`);
     if (a.where) meta.push(a.where);
     card.append(el('div', {class: 'body'},
       a.prompt ? el('p', {class: 'prompt', text: a.prompt, title: a.prompt}) : null,
       errorsBlock(stageErrors(a)),
-      el('div', {class: 'meta'}, meta.map((m) => el('span', {text: m}))),
+      el('div', {class: 'meta'}, meta.map((m, i) => el('span', {class: i === 0 ? 'kind' : '', text: m}))),
       filesBlock(a.files),
       stagesBlock(a.stages)));
     return [card, dispose];
@@ -260,6 +259,7 @@
     }
     card.append(el('div', {class: 'body'},
       errorsBlock(stageErrors(a)),
+      el('div', {class: 'meta'}, el('span', {class: 'kind', text: 'atlas'}), a.where ? el('span', {text: a.where}) : null),
       (a.assets || []).length ? el('div', {class: 'meta'}, el('span', {text: `${a.assets.length} images: ${a.assets.slice(0, 8).join(', ')}${a.assets.length > 8 ? ', …' : ''}`})) : null,
       filesBlock(a.files),
       stagesBlock(a.stages)));
@@ -313,7 +313,7 @@
     const files = [m.gltf, m.glb].filter(Boolean).map((f) => ({...f, label: f.path.split('/').pop()}));
     card.append(el('div', {class: 'body'},
       errorsBlock(stageErrors(m)),
-      el('div', {class: 'meta'}, m.preview ? el('span', {text: `preview: ${m.preview}`}) : null, m.where ? el('span', {text: m.where}) : null),
+      el('div', {class: 'meta'}, el('span', {class: 'kind', text: 'material'}), m.preview ? el('span', {text: `preview: ${m.preview}`}) : null, m.where ? el('span', {text: m.where}) : null),
       filesBlock(files),
       stagesBlock(m.stages)));
     return [card, dispose];

@@ -313,7 +313,12 @@ void main() {
       gl.uniformMatrix4fv(prog.u.uViewProj, false, vp);
       gl.uniform3fv(prog.u.uCamera, eye);
       for (const d of draws) d(gl);
-      canvas.dataset.frames = String((+canvas.dataset.frames || 0) + 1);
+      const frames = (+canvas.dataset.frames || 0) + 1;
+      canvas.dataset.frames = String(frames);
+      if (frames === 1) {
+        const e = gl.getError();
+        if (e !== gl.NO_ERROR) canvas.dataset.glError = '0x' + e.toString(16);
+      }
     };
     const request = () => { if (!frame && !disposed) frame = requestAnimationFrame(render); };
 
@@ -356,10 +361,19 @@ void main() {
         }
       }
       target = [(lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, (lo[2] + hi[2]) / 2];
-      radius = Math.max(Math.hypot(hi[0] - lo[0], hi[1] - lo[1], hi[2] - lo[2]) / 2, 1e-3);
+      // The bounding sphere about the box centre: a sphere mesh fits
+      // its own radius, a cube its corners.
+      radius = 1e-3;
+      for (const pr of prims) {
+        const d = pr.pos.data;
+        for (let i = 0; i < d.length; i += 3) {
+          const q = M.apply(world, [d[i], d[i + 1], d[i + 2]]);
+          radius = Math.max(radius, Math.hypot(q[0] - target[0], q[1] - target[1], q[2] - target[2]));
+        }
+      }
       const flat = hi[1] - lo[1] < radius * 0.05; // a plane: look at it from above
       if (flat) { yaw = 0; pitch = 0.95; }
-      dist = radius / Math.sin(0.35) * 1.08;
+      dist = radius / Math.sin(0.35) * 1.18;
       Object.assign(home, {yaw, pitch, dist});
       const vertices = prims.reduce((s, pr) => s + pr.pos.acc.count, 0);
       canvas.dataset.vertices = String(vertices);
