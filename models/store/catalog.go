@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -196,6 +197,11 @@ func yamlError(from string, err error) error {
 	if errors.As(err, &te) {
 		msgs := make([]string, len(te.Errors))
 		for i, m := range te.Errors {
+			m = unknownField.ReplaceAllString(m, `unknown field "$1"`)
+			m = wrongType.ReplaceAllStringFunc(m, func(s string) string {
+				sub := wrongType.FindStringSubmatch(s)
+				return fmt.Sprintf("%q is not %s", sub[1], yamlTypeWords(sub[2]))
+			})
 			msgs[i] = from + ":" + strings.TrimPrefix(m, "line ")
 		}
 		return fmt.Errorf("invalid model catalogue: %s (a catalogue has \"version\" and \"models\"; each model has name, description, kind, url and files)", strings.Join(msgs, "; "))
@@ -205,6 +211,25 @@ func yamlError(from string, err error) error {
 		return fmt.Errorf("%s:%s; fix the YAML syntax", from, rest)
 	}
 	return fmt.Errorf("%s: invalid model catalogue: %s", from, msg)
+}
+
+// yaml.v3 names Go types in its messages; say it in the catalogue's terms.
+var (
+	unknownField = regexp.MustCompile(`field (\S+) not found in type \S+`)
+	wrongType    = regexp.MustCompile("cannot unmarshal !!\\w+ `([^`]*)` into (\\S+)")
+)
+
+// yamlTypeWords names a Go type for catalogue authors.
+func yamlTypeWords(t string) string {
+	switch {
+	case strings.HasPrefix(t, "int"), strings.HasPrefix(t, "uint"):
+		return "a whole number"
+	case t == "string":
+		return "text"
+	case strings.HasPrefix(t, "[]"):
+		return "a list"
+	}
+	return "a mapping"
 }
 
 // baseURL parses an entry's or the command line's base URL: absolute

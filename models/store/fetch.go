@@ -226,6 +226,7 @@ func (p *puller) get(ctx context.Context, f File, out *os.File, have int64, h ha
 		return 0, p.netError(ctx, rctx, f, u.String(), have, err, stall)
 	}
 	defer resp.Body.Close()
+	p.log.Debug("download", "file", f.Path, "url", u.String(), "from", have, "status", resp.StatusCode, "length", resp.ContentLength)
 
 	start := have
 	switch resp.StatusCode {

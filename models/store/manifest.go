@@ -80,7 +80,14 @@ func ParseManifest(data []byte, from string) (*Manifest, error) {
 	var m Manifest
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&m); err != nil {
-		return nil, fmt.Errorf("%s: invalid %s: %v; it must be a JSON object {\"version\": 1, \"files\": [{\"path\", \"size\", \"sha256\"}, ...]}", from, ManifestName, jsonPos(data, err))
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			line, col := lineCol(data, te.Offset)
+			err = fmt.Errorf("line %d:%d: %q must be %s, not a %s", line, col, te.Field, yamlTypeWords(te.Type.String()), te.Value)
+		} else {
+			err = jsonPos(data, err)
+		}
+		return nil, fmt.Errorf("%s: invalid %s: %v; it must be a JSON object {\"version\": 1, \"files\": [{\"path\", \"size\", \"sha256\"}, ...]}", from, ManifestName, err)
 	}
 	if m.Version == 0 {
 		return nil, fmt.Errorf("%s: %s has no \"version\"; add \"version\": %d", from, ManifestName, ManifestVersion)
@@ -283,14 +290,18 @@ func checkFiles(files []File) error {
 		}
 		f.SHA256 = sum
 	}
+	dirs := map[string]bool{}
 	for _, f := range files {
 		for dir := path.Dir(f.Path); dir != "."; dir = path.Dir(dir) {
 			if seen[dir] {
 				return fmt.Errorf("%q is listed as a file but %q is inside it; a path cannot be both a file and a folder", dir, f.Path)
 			}
+			dirs[dir] = true
 		}
-		if seen[f.Path+partSuffix] {
-			return fmt.Errorf("files %q and %q both listed: kiln keeps partial downloads as %q; rename one", f.Path, f.Path+partSuffix, f.Path+partSuffix)
+	}
+	for _, f := range files {
+		if p := f.Path + partSuffix; seen[p] || dirs[p] {
+			return fmt.Errorf("files %q and %q both listed: kiln keeps partial downloads as %q; rename one", f.Path, p, p)
 		}
 	}
 	return nil
@@ -353,21 +364,20 @@ func validName(s string) bool {
 	return true
 }
 
-// jsonPos adds line:col to a JSON syntax or type error.
+// jsonPos adds line:col to a JSON syntax error.
 func jsonPos(data []byte, err error) error {
-	var off int64 = -1
 	var se *json.SyntaxError
-	var te *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &se):
-		off = se.Offset
-	case errors.As(err, &te):
-		off = te.Offset
-	}
-	if off < 0 {
+	if !errors.As(err, &se) {
 		return err
 	}
-	line, col := 1, 1
+	line, col := lineCol(data, se.Offset)
+	return fmt.Errorf("line %d:%d: %w", line, col, err)
+}
+
+// lineCol turns the byte offset encoding/json reports (just past the
+// offending byte) into a 1-based line and column.
+func lineCol(data []byte, off int64) (line, col int) {
+	line, col = 1, 1
 	for i := int64(0); i < off-1 && i < int64(len(data)); i++ {
 		if data[i] == '\n' {
 			line++
@@ -376,5 +386,5 @@ func jsonPos(data []byte, err error) error {
 			col++
 		}
 	}
-	return fmt.Errorf("line %d:%d: %w", line, col, err)
+	return line, col
 }

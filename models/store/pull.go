@@ -279,6 +279,9 @@ func Download(ctx context.Context, w io.Writer, src *Source, dest string, opts P
 	if err := moveIntoPlace(staging, dest); err != nil {
 		return res, fmt.Errorf("pull %s: %w", src.Name, err)
 	}
+	// A replace interrupted between its two renames leaves the previous
+	// folder under this name.
+	os.RemoveAll(dest + oldSuffix)
 	fmt.Fprintf(w, "pulled %s into %s: %d files, %s (%s downloaded)\n", src.Name, dest, len(files), formatBytes(man.TotalSize()), formatBytes(res.Fetched))
 	return res, nil
 }

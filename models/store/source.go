@@ -213,19 +213,32 @@ func nameFromURL(u *url.URL) string {
 // fetchSmall GETs a catalogue or manifest, refusing more than
 // maxManifestBytes.
 func fetchSmall(ctx context.Context, u *url.URL, opts PullOptions, what string) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	limit := opts.StallTimeout
+	if limit <= 0 {
+		limit = DefaultStallTimeout
+	}
+	rctx, cancel := context.WithTimeoutCause(ctx, limit, errStalled)
+	defer cancel()
+	req, err := http.NewRequestWithContext(rctx, http.MethodGet, u.String(), nil)
 	if err != nil {
 		return nil, fmt.Errorf("fetch %s %s: %w", what, u, err)
 	}
 	if opts.Authorize != nil {
 		opts.Authorize(req)
 	}
+	fail := func(err error) error {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if errors.Is(context.Cause(rctx), errStalled) {
+			return fmt.Errorf("fetch %s %s: no complete answer within %s; check the URL and your network connection", what, u, limit)
+		}
+		return fmt.Errorf("fetch %s %s: %w; check the URL and your network connection", what, u, err)
+	}
+	opts.log().Debug("fetch", "what", what, "url", u.String())
 	resp, err := opts.client().Do(req)
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		return nil, fmt.Errorf("fetch %s %s: %w; check the URL and your network connection", what, u, err)
+		return nil, fail(err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -233,7 +246,7 @@ func fetchSmall(ctx context.Context, u *url.URL, opts PullOptions, what string) 
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxManifestBytes+1))
 	if err != nil {
-		return nil, fmt.Errorf("fetch %s %s: %w", what, u, err)
+		return nil, fail(err)
 	}
 	if len(data) > maxManifestBytes {
 		return nil, fmt.Errorf("fetch %s %s: larger than %d MiB; that is not a %s", what, u, maxManifestBytes>>20, what)

@@ -28,11 +28,14 @@ type VerifyOptions struct {
 // VerifyResult is the verdict on one model.
 type VerifyResult struct {
 	Model LocalModel
-	// Files and Size count the files checked against a manifest.
-	Files int
-	Size  int64
-	// Graphs counts the .onnx graphs that loaded.
-	Graphs int
+	// Listed counts the files of the manifest checked against; Files and
+	// Size count those that matched.
+	Listed int
+	Files  int
+	Size   int64
+	// GraphFiles counts the .onnx graphs tried, Graphs those that loaded.
+	GraphFiles int
+	Graphs     int
 	// Problems says what is wrong, one entry per failed check: the file,
 	// what was found, what was expected and what to do. Empty means ok.
 	Problems []string
@@ -92,15 +95,22 @@ func (r *VerifyResult) summary() string {
 		return "built in, no files"
 	}
 	var parts []string
-	if r.Files > 0 {
-		parts = append(parts, fmt.Sprintf("%d files, %s", r.Files, formatBytes(r.Size)))
-	}
-	if r.Graphs > 0 {
-		g := "graphs load"
-		if r.Graphs == 1 {
-			g = "graph loads"
+	if r.Listed > 0 {
+		if r.Files == r.Listed {
+			parts = append(parts, fmt.Sprintf("%d files, %s", r.Files, formatBytes(r.Size)))
+		} else {
+			parts = append(parts, fmt.Sprintf("%d of %d files match", r.Files, r.Listed))
 		}
-		parts = append(parts, fmt.Sprintf("%d %s", r.Graphs, g))
+	}
+	if r.GraphFiles > 0 {
+		switch {
+		case r.Graphs < r.GraphFiles:
+			parts = append(parts, fmt.Sprintf("%d of %d graphs load", r.Graphs, r.GraphFiles))
+		case r.Graphs == 1:
+			parts = append(parts, "1 graph loads")
+		default:
+			parts = append(parts, fmt.Sprintf("%d graphs load", r.Graphs))
+		}
 	}
 	if len(parts) == 0 {
 		return r.Model.Dir
@@ -152,6 +162,7 @@ func VerifyModel(ctx context.Context, m LocalModel, opts VerifyOptions) VerifyRe
 	}
 
 	if man != nil {
+		r.Listed = len(man.Files)
 		listed := map[string]bool{}
 		for _, f := range man.Files {
 			listed[f.Path] = true
@@ -243,6 +254,7 @@ func (r *VerifyResult) loadGraphs(ctx context.Context, m LocalModel, man *Manife
 		if _, err := os.Stat(p); err != nil {
 			continue // reported by checkFile or OpenFolder
 		}
+		r.GraphFiles++
 		if _, err := rt.GraphInfo(p); err != nil {
 			r.problem("%s does not load: %v", g, err)
 			continue
