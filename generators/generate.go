@@ -44,6 +44,10 @@ type genParams struct {
 	// Exemplars are builtin:exemplar's images (project files, also in
 	// the stage's Files).
 	Exemplars []string `json:"exemplars,omitempty"`
+	// ModelSeed seeds builtin:exemplar's choice of exemplars: the asset's
+	// seed, shared by its frames and variations (whose noise seeds
+	// differ), so they draw from the same material. Nil for other models.
+	ModelSeed *int64 `json:"model_seed,omitempty"`
 	// Extra are further recipe entries (frame, variation, hires pass).
 	Extra map[string]string `json:"extra,omitempty"`
 }
@@ -99,7 +103,7 @@ func (j *genJob) run(ctx context.Context, r *pipeline.Run) (*image.NRGBA, *image
 	m, release, err := j.models.Open(ctx, j.model, OpenOptions{
 		Tile:      manifests.Tile(j.p.Tile),
 		Prompt:    j.p.Prompt,
-		Seed:      uint64(j.p.Seed),
+		Seed:      uint64(j.modelSeed()),
 		Exemplars: exemplars,
 	})
 	if err != nil {
@@ -143,6 +147,14 @@ func (j *genJob) run(ctx context.Context, r *pipeline.Run) (*image.NRGBA, *image
 	return imgs[0], j.recipe(), nil
 }
 
+// modelSeed is the seed the model is made with.
+func (j *genJob) modelSeed() int64 {
+	if j.p.ModelSeed != nil {
+		return *j.p.ModelSeed
+	}
+	return j.p.Seed
+}
+
 // recipe is the generation's PNG recipe.
 func (j *genJob) recipe() *imageops.Recipe {
 	rec := &imageops.Recipe{
@@ -162,6 +174,9 @@ func (j *genJob) recipe() *imageops.Recipe {
 	if j.p.Init != "" {
 		rec.Extra["init"] = j.p.Init
 		rec.Extra["strength"] = strconv.FormatFloat(j.p.Strength, 'g', -1, 64)
+	}
+	if j.p.ModelSeed != nil && *j.p.ModelSeed != j.p.Seed {
+		rec.Extra["model_seed"] = strconv.FormatInt(*j.p.ModelSeed, 10)
 	}
 	for k, v := range j.p.Extra {
 		rec.Extra[k] = v

@@ -2,9 +2,11 @@ package generators
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"image"
+	"io"
 	"log/slog"
 	"path/filepath"
 	"sort"
@@ -16,6 +18,7 @@ import (
 	"github.com/kiln-dev/kiln/manifests"
 	"github.com/kiln-dev/kiln/models"
 	"github.com/kiln-dev/kiln/models/exemplar"
+	"github.com/kiln-dev/kiln/models/tiling"
 )
 
 // ModelSet gives stages the models a project names. Plan asks it only the
@@ -126,7 +129,24 @@ type modelStore struct {
 	defs    map[string]*manifests.Model // by name
 	folders map[string]*folderEntry     // by absolute folder path
 	closed  bool
+
+	exMu      sync.Mutex
+	exemplars []*exemplarEntry // most recently used first
 }
+
+// exemplarEntry is one builtin:exemplar model: it holds the exemplars its
+// prompt (or images) chose, so one is made per asset and kept for the
+// asset's other stages (frames, variations) and for rebuilds.
+type exemplarEntry struct {
+	key  [32]byte
+	once sync.Once
+	m    *exemplar.Model
+	err  error
+}
+
+// maxExemplarModels bounds the builtin:exemplar models kept (each holds a
+// few small exemplar images and patch banks).
+const maxExemplarModels = 16
 
 // folderEntry is one opened model folder and its Diffusers per variant.
 type folderEntry struct {
@@ -383,17 +403,7 @@ func (s *modelStore) Open(ctx context.Context, name string, o OpenOptions) (samp
 		return nil, nil, err
 	}
 	if m.Builtin != "" {
-		// One exemplar model per asset: it holds the exemplars its prompt
-		// chose. Its graphs live in kiln's cache and its sessions in the
-		// runtime's pool, so they are shared anyway.
-		em, err := exemplar.New(ctx, rt, exemplar.Options{
-			Prompt:    o.Prompt,
-			Exemplars: o.Exemplars,
-			Tile:      exemplar.Tiling{X: axes.X, Y: axes.Y},
-			Seed:      o.Seed,
-			CacheDir:  s.rtOpts.CacheDir,
-			Log:       s.log,
-		})
+		em, err := s.exemplar(ctx, rt, o, axes)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -426,11 +436,89 @@ func (s *modelStore) Open(ctx context.Context, name string, o OpenOptions) (samp
 	return d, func() {}, nil
 }
 
+// exemplar returns the builtin:exemplar model for o, made once per
+// distinct prompt, seed, tiling and exemplar images (rendering the
+// built-in exemplars takes about a second).
+func (s *modelStore) exemplar(ctx context.Context, rt *models.Runtime, o OpenOptions, axes tiling.Axes) (*exemplar.Model, error) {
+	h := sha256.New()
+	fmt.Fprintf(h, "%q %d %s %d\x00", o.Prompt, o.Seed, axes, len(o.Exemplars))
+	for _, img := range o.Exemplars {
+		hashImage(h, img)
+	}
+	var key [32]byte
+	h.Sum(key[:0])
+
+	s.exMu.Lock()
+	var e *exemplarEntry
+	for i, x := range s.exemplars {
+		if x.key == key {
+			e = x
+			copy(s.exemplars[1:i+1], s.exemplars[:i])
+			s.exemplars[0] = e
+			break
+		}
+	}
+	if e == nil {
+		e = &exemplarEntry{key: key}
+		s.exemplars = append([]*exemplarEntry{e}, s.exemplars...)
+		if len(s.exemplars) > maxExemplarModels {
+			s.exemplars = s.exemplars[:maxExemplarModels]
+		}
+	}
+	s.exMu.Unlock()
+
+	e.once.Do(func() {
+		e.m, e.err = exemplar.New(ctx, rt, exemplar.Options{
+			Prompt:    o.Prompt,
+			Exemplars: o.Exemplars,
+			Tile:      exemplar.Tiling{X: axes.X, Y: axes.Y},
+			Seed:      o.Seed,
+			CacheDir:  s.rtOpts.CacheDir,
+			Log:       s.log,
+		})
+	})
+	if e.err != nil {
+		// Forget the failure (a cancelled build may retry).
+		s.exMu.Lock()
+		for i, x := range s.exemplars {
+			if x == e {
+				s.exemplars = append(s.exemplars[:i], s.exemplars[i+1:]...)
+				break
+			}
+		}
+		s.exMu.Unlock()
+		return nil, e.err
+	}
+	return e.m, nil
+}
+
+// hashImage writes an image's size and pixels to h.
+func hashImage(h io.Writer, img image.Image) {
+	b := img.Bounds()
+	fmt.Fprintf(h, "%d %d\x00", b.Dx(), b.Dy())
+	if n, ok := img.(*image.NRGBA); ok && n.Stride == 4*b.Dx() {
+		h.Write(n.Pix[:4*b.Dx()*b.Dy()])
+		return
+	}
+	row := make([]byte, 0, 8*b.Dx())
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		row = row[:0]
+		for x := b.Min.X; x < b.Max.X; x++ {
+			r, g, bl, a := img.At(x, y).RGBA()
+			row = append(row, byte(r>>8), byte(r), byte(g>>8), byte(g), byte(bl>>8), byte(bl), byte(a>>8), byte(a))
+		}
+		h.Write(row)
+	}
+}
+
 func (s *modelStore) Close() error {
 	s.mu.Lock()
 	s.closed = true
 	s.folders = map[string]*folderEntry{}
 	s.mu.Unlock()
+	s.exMu.Lock()
+	s.exemplars = nil
+	s.exMu.Unlock()
 	s.rtMu.Lock()
 	defer s.rtMu.Unlock()
 	if s.rt != nil {

@@ -261,6 +261,10 @@ func (pl *planner) base(a *manifests.Asset, kind string) (gen genParams, mf mode
 	if len(a.Exemplars) > 0 {
 		gen.Exemplars = append([]string(nil), a.Exemplars...)
 	}
+	if info.Family == familyExemplar {
+		seed := a.Seed
+		gen.ModelSeed = &seed
+	}
 	return gen, mf, true
 }
 

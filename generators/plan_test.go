@@ -380,3 +380,51 @@ func TestPlanModelFolderChanges(t *testing.T) {
 		t.Errorf("default scheduler before %v, after %v; want euler, then ddim", params1["scheduler"], params3["scheduler"])
 	}
 }
+
+func TestDescribeDefaults(t *testing.T) {
+	cases := []struct {
+		fl   testmodels.Flavour
+		kind string // kiln.yaml kind, "" to guess
+		want generators.ModelInfo
+	}{
+		{testmodels.Optimum, "", generators.ModelInfo{Family: "sd15", VAEFactor: 8, DefaultSize: 512, Steps: 20, Guidance: 7.5, Scheduler: "euler"}},
+		{testmodels.DiffusersLegacy, "", generators.ModelInfo{Family: "sd15", VAEFactor: 8, DefaultSize: 512, Steps: 20, Guidance: 7.5, Scheduler: "euler"}},
+		{testmodels.SD2V, "", generators.ModelInfo{Family: "sd2", VAEFactor: 8, DefaultSize: 768, Steps: 20, Guidance: 7.5, Scheduler: "ddim"}},
+		{testmodels.SDXL, "", generators.ModelInfo{Family: "sdxl", VAEFactor: 8, DefaultSize: 1024, Steps: 20, Guidance: 5, Scheduler: "euler"}},
+		{testmodels.LCM, "", generators.ModelInfo{Family: "lcm", VAEFactor: 8, DefaultSize: 512, Steps: 4, Guidance: 8.5, Scheduler: "lcm"}},
+		{testmodels.Turbo, "", generators.ModelInfo{Family: "turbo", VAEFactor: 8, DefaultSize: 512, Steps: 4, Guidance: 0, Scheduler: "euler"}},
+		{testmodels.Optimum, "turbo", generators.ModelInfo{Family: "turbo", VAEFactor: 8, DefaultSize: 512, Steps: 4, Guidance: 0, Scheduler: "euler"}},
+	}
+	for _, c := range cases {
+		t.Run(string(c.fl)+"/"+c.kind, func(t *testing.T) {
+			entry := "models/sd"
+			if c.kind != "" {
+				entry = "{path: models/sd, kind: " + c.kind + "}"
+			}
+			root := project(t, c.fl, map[string]string{manifests.ConfigFile: "version: 1\nmodels:\n  sd: " + entry + "\n"})
+			p, err := manifests.Load(root)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ms := generators.NewModelSet(p.Config, root, models.RuntimeOptions{Library: noLibrary}, nil)
+			defer ms.Close()
+			got, err := ms.Describe("sd")
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.want.Name = "sd"
+			if got != c.want {
+				t.Errorf("got  %+v\nwant %+v", got, c.want)
+			}
+		})
+	}
+	ms := generators.NewModelSet(&manifests.Config{}, t.TempDir(), models.RuntimeOptions{Library: noLibrary}, nil)
+	defer ms.Close()
+	got, err := ms.Describe(manifests.Exemplar)
+	if err != nil || got.Family != "exemplar" || got.VAEFactor != 1 || got.DefaultSize != 256 || got.Scheduler != "euler" {
+		t.Errorf("builtin:exemplar: %+v, %v", got, err)
+	}
+	if fp, err := ms.Fingerprint(manifests.Exemplar); err != nil || fp == "" {
+		t.Errorf("builtin:exemplar fingerprint %q, %v", fp, err)
+	}
+}
