@@ -56,6 +56,9 @@ func (pl *planner) concept(a *manifests.Asset) {
 		if hsteps == 0 {
 			hsteps = gen.Steps
 		}
+		if !pl.checkStrength(a, "concept.hires.strength", "hires.strength "+formatFloat(hires.Strength), stepsHint("hires.steps", "raise hires.strength"), hires.Strength, hsteps, gen.Scheduler) {
+			return
+		}
 	}
 	seeds := make([]int64, n)
 	finals := make([]OutputRef, n)

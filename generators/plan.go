@@ -4,10 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"runtime/debug"
 	"sort"
 	"strings"
 
+	"github.com/kiln-dev/kiln/generators/sampler"
 	"github.com/kiln-dev/kiln/manifests"
 	"github.com/kiln-dev/kiln/models"
 	"github.com/kiln-dev/kiln/pipeline"
@@ -218,6 +220,26 @@ func (pl *planner) checkSize(a *manifests.Asset, field, what string, w, h int, i
 		}
 	}
 	return true
+}
+
+// checkStrength reports an img2img strength that runs no denoising step:
+// the sampler (as diffusers) runs the last int(steps × strength) steps.
+// Strength 0 is allowed: it keeps the init image as it is. The lcm
+// scheduler picks its img2img steps itself.
+func (pl *planner) checkStrength(a *manifests.Asset, field, what string, hint func(need int) string, strength float64, steps int, scheduler string) bool {
+	if strength <= 0 || scheduler == sampler.LCM || int(float64(steps)*strength) >= 1 {
+		return true
+	}
+	need := int(math.Ceil(1/strength - 1e-9))
+	pl.fail(a, field, fmt.Sprintf("%s gives image-to-image strength %s, which runs no step at %d steps (the last steps × strength steps run)", what, formatFloat(strength), steps),
+		hint(need))
+	return false
+}
+
+// stepsHint says how to make an image-to-image pass run: more steps (the
+// named field), or other.
+func stepsHint(field, other string) func(int) string {
+	return func(need int) string { return fmt.Sprintf("raise %s to %d or more, or %s", field, need, other) }
 }
 
 // base resolves the generation parameters every diffusion kind shares:

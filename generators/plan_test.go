@@ -68,6 +68,12 @@ func TestPlanErrors(t *testing.T) {
 			want:     `a.kiln.yaml:3:57: size: asset "t": height 520 is not a multiple of 16, the VAE factor of model "sd" (the model works in 16-pixel blocks; use 512 or 528)`,
 		},
 		{
+			name:     "consistency leaves no step",
+			config:   kilnYAML,
+			manifest: "version: 1\nassets:\n  - id: s\n    kind: sprite-sheet\n    model: sd\n    prompt: p\n    steps: 4\n    sprite: {frames: 2, consistency: 0.9}\n",
+			want:     `a.kiln.yaml:8:38: sprite.consistency: asset "s": consistency 0.9 gives image-to-image strength 0.1, which runs no step at 4 steps (the last steps × strength steps run) (raise steps to 10 or more, or lower consistency)`,
+		},
+		{
 			name:     "incomplete model folder",
 			config:   "version: 1\nmodels:\n  sd: models/sd\n  broken: models/broken\n",
 			manifest: "version: 1\nassets:\n  - {id: t, kind: tileable, model: broken, prompt: p}\n  - {id: u, kind: tileable, model: broken, prompt: p}\n",

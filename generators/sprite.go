@@ -129,7 +129,11 @@ func (pl *planner) sprite(a *manifests.Asset) {
 		}
 		fromRef = &ref
 	}
-	strength := 1 - so.Consistency
+	// Rounded so that consistency 0.9 is strength 0.1, not 0.0999….
+	strength := math.Round((1-so.Consistency)*1e9) / 1e9
+	if (n > 1 || fromRef != nil) && !pl.checkStrength(a, "sprite.consistency", "consistency "+formatFloat(so.Consistency), stepsHint("steps", "lower consistency"), strength, gen.Steps, gen.Scheduler) {
+		return
+	}
 	frameRefs := make([]OutputRef, n)
 	for i := 0; i < n; i++ {
 		fp := gen

@@ -89,6 +89,9 @@ func (pl *planner) initFrom(a *manifests.Asset, gen *genParams) (*OutputRef, boo
 	}
 	gen.Init = initName(a.From, a.Pick, pl.p.Asset(a.From))
 	gen.Strength = a.Strength
+	if !pl.checkStrength(a, "strength", "strength "+formatFloat(a.Strength), stepsHint("steps", "raise the strength"), gen.Strength, gen.Steps, gen.Scheduler) {
+		return nil, false
+	}
 	return &ref, true
 }
 
