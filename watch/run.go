@@ -80,6 +80,24 @@ type Result struct {
 	Interrupted bool
 }
 
+// Summary says what the build did, as the status line does after the
+// arrow: "2 built, 14 cached, 0 failed in 1.2s", or, when the project
+// could not be loaded, "error in 4ms; last good outputs kept".
+func (r Result) Summary() string {
+	if r.Built+r.Cached+r.Failed+r.Skipped == 0 && len(r.Errors) > 0 {
+		return fmt.Sprintf("error in %s; last good outputs kept", formatDuration(r.Duration))
+	}
+	s := fmt.Sprintf("%d built, %d cached, %d failed", r.Built, r.Cached, r.Failed)
+	if r.Skipped > 0 {
+		s += fmt.Sprintf(", %d skipped", r.Skipped)
+	}
+	s += " in " + formatDuration(r.Duration)
+	if r.Interrupted {
+		s += " (interrupted)"
+	}
+	return s
+}
+
 // OK reports whether the build finished without errors.
 func (r Result) OK() bool { return len(r.Errors) == 0 && r.Failed == 0 && !r.Interrupted }
 
@@ -300,20 +318,7 @@ func StatusLine(at time.Time, req Request, res Result) string {
 	}
 	b.WriteString(describeChanges(changed, req.Rescan, req.Initial))
 	b.WriteString(" → ")
-	ran := res.Built + res.Cached + res.Failed + res.Skipped
-	switch {
-	case ran == 0 && len(res.Errors) > 0:
-		fmt.Fprintf(&b, "error in %s; last good outputs kept", formatDuration(res.Duration))
-	default:
-		fmt.Fprintf(&b, "%d built, %d cached, %d failed", res.Built, res.Cached, res.Failed)
-		if res.Skipped > 0 {
-			fmt.Fprintf(&b, ", %d skipped", res.Skipped)
-		}
-		fmt.Fprintf(&b, " in %s", formatDuration(res.Duration))
-		if res.Interrupted {
-			b.WriteString(" (interrupted)")
-		}
-	}
+	b.WriteString(res.Summary())
 	b.WriteByte('\n')
 	for _, e := range res.Errors {
 		for _, line := range strings.Split(strings.TrimRight(e, "\n"), "\n") {
