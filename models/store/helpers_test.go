@@ -101,6 +101,13 @@ func newModelServer(t testing.TB) *modelServer {
 	return s
 }
 
+// with changes the server's faults under its lock.
+func (s *modelServer) with(f func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f()
+}
+
 // base is the model's base URL.
 func (s *modelServer) base() string { return s.srv.URL + "/m/" }
 

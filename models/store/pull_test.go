@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -69,7 +70,7 @@ func TestPullFromCatalogue(t *testing.T) {
 func TestPullArguments(t *testing.T) {
 	s := newModelServer(t)
 	catYAML := fmt.Sprintf("version: 1\nmodels:\n  - {name: first, kind: sd15, url: %s}\n  - {name: second, url: ./}\n", s.base())
-	s.override["cat.yaml"] = []byte(catYAML)
+	s.with(func() { s.override["cat.yaml"] = []byte(catYAML) })
 	// The remote catalogue lives under /m/ too, so relative urls resolve
 	// against it.
 	tests := []struct {
@@ -107,7 +108,9 @@ func TestPullArguments(t *testing.T) {
 
 func TestResolveErrors(t *testing.T) {
 	s := newModelServer(t)
-	s.override["two.yaml"] = []byte(fmt.Sprintf("version: 1\nmodels:\n  - {name: a, url: %s}\n  - {name: b, url: %s}\n", s.base(), s.base()))
+	s.with(func() {
+		s.override["two.yaml"] = []byte(fmt.Sprintf("version: 1\nmodels:\n  - {name: a, url: %s}\n  - {name: b, url: %s}\n", s.base(), s.base()))
+	})
 	tests := []struct {
 		arg  string
 		opts PullOptions
@@ -135,7 +138,7 @@ func TestResolveErrors(t *testing.T) {
 func TestPullResumesInterruptedDownload(t *testing.T) {
 	s := newModelServer(t)
 	const big, cut = "unet/model.onnx_data", 50_000
-	s.cutOnce[big] = cut
+	s.with(func() { s.cutOnce[big] = cut })
 	root := t.TempDir()
 	var out bytes.Buffer
 	res, err := Pull(context.Background(), &out, "tiny", testOptions(root, s.catalog(t, false)))
@@ -165,7 +168,7 @@ func TestPullResumesInterruptedDownload(t *testing.T) {
 func TestPullResumesAcrossRuns(t *testing.T) {
 	s := newModelServer(t)
 	const big, cut = "unet/model.onnx_data", 70_000
-	s.cutOnce[big] = cut
+	s.with(func() { s.cutOnce[big] = cut })
 	root := t.TempDir()
 	dest := filepath.Join(root, "models", "tiny")
 	opts := testOptions(root, s.catalog(t, false))
@@ -192,8 +195,9 @@ func TestPullResumesAcrossRuns(t *testing.T) {
 	if last := reqs[len(reqs)-1]; last.Range != fmt.Sprintf("bytes=%d-", cut) {
 		t.Errorf("second pull asked for %s with Range %q", big, last.Range)
 	}
-	if len(res.Resumed) != 1 {
-		t.Errorf("resumed = %v", res.Resumed)
+	// Other files cut short when the first pull gave up resume too.
+	if !slices.Contains(res.Resumed, big) {
+		t.Errorf("resumed = %v, want %s among them", res.Resumed, big)
 	}
 	// Files finished by the first pull are not downloaded again.
 	if got, want := res.Fetched, modelManifest.TotalSize()-cut; got > want {
@@ -209,7 +213,7 @@ func TestPullResumesAcrossRuns(t *testing.T) {
 // whole file (200) makes kiln start that file again, cleanly.
 func TestPullServerIgnoresRange(t *testing.T) {
 	s := newModelServer(t)
-	s.noRange = true
+	s.with(func() { s.noRange = true })
 	const big = "unet/model.onnx_data"
 	root := t.TempDir()
 	dest := filepath.Join(root, "models", "tiny")
@@ -275,7 +279,7 @@ func TestPullStalePartial(t *testing.T) {
 func TestPullCorruptFile(t *testing.T) {
 	s := newModelServer(t)
 	const bad = "vae_decoder/model.onnx"
-	s.corrupt[bad] = true
+	s.with(func() { s.corrupt[bad] = true })
 	root := t.TempDir()
 	dest := filepath.Join(root, "models", "tiny")
 	data, _ := os.ReadFile(filepath.Join(modelDir, filepath.FromSlash(bad)))
@@ -308,7 +312,7 @@ func TestPullCorruptFile(t *testing.T) {
 // stopped before it writes past the size.
 func TestPullWrongSize(t *testing.T) {
 	s := newModelServer(t)
-	s.override["model_index.json"] = bytes.Repeat([]byte("{}"), 1000)
+	s.with(func() { s.override["model_index.json"] = bytes.Repeat([]byte("{}"), 1000) })
 	root := t.TempDir()
 	_, err := Pull(context.Background(), &bytes.Buffer{}, "tiny", testOptions(root, s.catalog(t, false)))
 	f := fileOf(t, modelManifest, "model_index.json")
@@ -387,7 +391,7 @@ func TestPullCancel(t *testing.T) {
 	s := newModelServer(t)
 	const big = "unet/model.onnx_data"
 	release := make(chan struct{})
-	s.block[big] = release
+	s.with(func() { s.block[big] = release })
 	root := t.TempDir()
 	dest := filepath.Join(root, "models", "tiny")
 	ctx, cancel := context.WithCancel(context.Background())
@@ -424,7 +428,7 @@ func TestPullConcurrent(t *testing.T) {
 	s := newModelServer(t)
 	const big = "unet/model.onnx_data"
 	release := make(chan struct{})
-	s.block[big] = release
+	s.with(func() { s.block[big] = release })
 	root := t.TempDir()
 	dest := filepath.Join(root, "models", "tiny")
 	opts := testOptions(root, s.catalog(t, false))
@@ -542,7 +546,7 @@ func TestPullConfiguredDestination(t *testing.T) {
 // and on failure.
 func TestPullTerminal(t *testing.T) {
 	s := newModelServer(t)
-	s.corrupt["unet/model.onnx"] = true
+	s.with(func() { s.corrupt["unet/model.onnx"] = true })
 	opts := testOptions(t.TempDir(), s.catalog(t, false))
 	opts.Terminal = true
 	var out bytes.Buffer
@@ -568,7 +572,7 @@ func TestPullStall(t *testing.T) {
 	const big = "unet/model.onnx_data"
 	release := make(chan struct{})
 	defer close(release)
-	s.block[big] = release
+	s.with(func() { s.block[big] = release })
 	go func() {
 		<-s.started
 		s.mu.Lock()
