@@ -7,8 +7,8 @@
 // AUTOMATIC1111's "Tiling" option and stable-diffusion.cpp's --circular
 // do to PyTorch and ggml models.
 //
-// Rewrite edits a model in memory. Each padded Conv (and ConvInteger and
-// QLinearConv, which share its attributes) gets its padding on the
+// Rewrite edits a model in memory. Each padded Conv (and ConvInteger,
+// QLinearConv and ONNX Runtime's FusedConv, which share its attributes) gets its padding on the
 // wrapping axes replaced by Slice and Concat nodes that prepend the far
 // border of its input and append the near one; its own pads on those axes
 // become zero, while axes that do not wrap keep their zero padding in the
