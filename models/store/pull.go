@@ -158,7 +158,8 @@ func DefaultDest(root string, cfg *manifests.Config, name string) (dir string, c
 // Pull is `kiln models pull NAME|URL`: it resolves arg (see Resolve),
 // downloads the model into opts.Dest or DefaultDest (see Download),
 // writing progress to w, and says how to use the model when kiln.yaml does
-// not name it yet.
+// not name it yet. A failed download still returns what it did (bytes
+// fetched, files resumed) when it got that far.
 func Pull(ctx context.Context, w io.Writer, arg string, opts PullOptions) (*PullResult, error) {
 	src, err := Resolve(ctx, arg, opts)
 	if err != nil {
@@ -173,7 +174,7 @@ func Pull(ctx context.Context, w io.Writer, arg string, opts PullOptions) (*Pull
 	}
 	res, err := Download(ctx, w, src, dest, opts)
 	if err != nil {
-		return nil, err
+		return res, err
 	}
 	res.Configured = configured
 	if !configured && opts.ProjectRoot != "" {
