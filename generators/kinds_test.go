@@ -3,6 +3,7 @@ package generators_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"image"
 	"image/draw"
 	"os"
@@ -454,5 +455,56 @@ assets:
 	s.size("pebbles.png", 32, 32)
 	if st := findStage(s.stages, "pebbles:generate"); len(st.Files) != 1 || st.Files[0] != "art/ref.png" {
 		t.Errorf("pebbles files %v", st.Files)
+	}
+}
+
+// TestModelSetConcurrentOpen opens models from several goroutines (stages
+// on different devices, or the CPU stages of another build in watch mode):
+// each variant is made once and shared. Run with -race.
+func TestModelSetConcurrentOpen(t *testing.T) {
+	root := project(t, testmodels.Optimum, map[string]string{manifests.ConfigFile: kilnYAML})
+	s := newSession(t, root)
+	type res struct {
+		key string
+		m   any
+		err error
+	}
+	opens := []struct {
+		name string
+		o    generators.OpenOptions
+	}{
+		{"sd", generators.OpenOptions{}},
+		{"sd", generators.OpenOptions{Tile: manifests.TileXY}},
+		{"sd", generators.OpenOptions{Tile: manifests.TileX}},
+		{"ex", generators.OpenOptions{Prompt: "stone", Seed: 1}},
+		{"ex", generators.OpenOptions{Prompt: "stone", Seed: 2}},
+	}
+	out := make(chan res, 3*len(opens))
+	for range 3 {
+		for _, op := range opens {
+			go func() {
+				m, release, err := s.models.Open(context.Background(), op.name, op.o)
+				if err == nil {
+					defer release()
+				}
+				out <- res{fmt.Sprintf("%s %s %d", op.name, op.o.Tile, op.o.Seed), m, err}
+			}()
+		}
+	}
+	seen := map[string]any{}
+	distinct := map[any]bool{}
+	for range 3 * len(opens) {
+		r := <-out
+		if r.err != nil {
+			t.Fatalf("%s: %v", r.key, r.err)
+		}
+		if prev, ok := seen[r.key]; ok && prev != r.m {
+			t.Errorf("%s: two instances for one variant", r.key)
+		}
+		seen[r.key] = r.m
+		distinct[r.m] = true
+	}
+	if len(distinct) != len(opens) {
+		t.Errorf("%d distinct models for %d variants", len(distinct), len(opens))
 	}
 }
