@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -134,26 +135,8 @@ func Build(ctx context.Context, stages []Stage, o Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	dag, err := Graph(stages)
-	if err != nil {
-		return nil, err
-	}
-	mask, err := dag.Select(o.Only)
-	if err != nil {
-		return nil, err
-	}
 	readOnly := o.DryRun || o.Check
 	if !readOnly {
-		var problems []Problem
-		for i, s := range dag.stages {
-			if mask[i] && s.Run == nil {
-				problems = append(problems, Problem{Where: s.Where,
-					Message: fmt.Sprintf("stage %q (kind %q) has no Run function; this is a bug in kiln, please report it", s.ID, s.Kind)})
-			}
-		}
-		if len(problems) > 0 {
-			return nil, &GraphError{Problems: problems}
-		}
 		if err := os.MkdirAll(o.CacheDir, 0o755); err != nil {
 			return nil, fmt.Errorf("create cache folder %s: %w", o.CacheDir, err)
 		}
@@ -163,8 +146,16 @@ func Build(ctx context.Context, stages []Stage, o Options) (*Report, error) {
 		}
 		defer lk.release()
 	}
+	// Read the build state while the graph is validated.
+	stateCh := make(chan *buildState, 1)
+	go func() { stateCh <- loadState(o.CacheDir, o.Log) }()
+	dag, mask, err := plan(stages, o, readOnly)
+	state := <-stateCh
+	if err != nil {
+		return nil, err
+	}
 
-	b := newBuilder(o, dag, mask, loadState(o.CacheDir, o.Log))
+	b := newBuilder(o, dag, mask, state)
 	if !readOnly {
 		if err := b.recover(); err != nil {
 			return nil, err
@@ -191,6 +182,31 @@ func Build(ctx context.Context, stages []Stage, o Options) (*Report, error) {
 		return rep, fmt.Errorf("%w: %d of %d stages are stale (run kiln build to update them)", ErrStale, rep.Totals[StatusStale], len(rep.Stages))
 	}
 	return rep, nil
+}
+
+// plan validates the stages and selects those to build.
+func plan(stages []Stage, o Options, readOnly bool) (*DAG, []bool, error) {
+	dag, err := Graph(stages)
+	if err != nil {
+		return nil, nil, err
+	}
+	mask, err := dag.Select(o.Only)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !readOnly {
+		var problems []Problem
+		for i, s := range dag.stages {
+			if mask[i] && s.Run == nil {
+				problems = append(problems, Problem{Where: s.Where,
+					Message: fmt.Sprintf("stage %q (kind %q) has no Run function; this is a bug in kiln, please report it", s.ID, s.Kind)})
+			}
+		}
+		if len(problems) > 0 {
+			return nil, nil, &GraphError{Problems: problems}
+		}
+	}
+	return dag, mask, nil
 }
 
 // failureSummary names the failed stages, the first one in full.
@@ -287,7 +303,7 @@ func newBuilder(o Options, dag *DAG, mask []bool, old *buildState) *builder {
 		prog:     &syncProgress{p: o.Progress},
 		cpu:      make(chan struct{}, o.Jobs),
 		accel:    map[string]chan struct{}{},
-		files:    map[string]*sourceHash{},
+		files:    make(map[string]*sourceHash, len(dag.files)),
 		blobs:    map[digest]statRecord{},
 		outputs:  map[string]outputRecord{},
 		keyLocks: map[digest]*sync.Mutex{},
@@ -587,9 +603,8 @@ func (b *builder) finish() error {
 			}
 		}
 	}
-	st, dirty := b.newState()
-	if dirty {
-		if err := st.save(b.o.CacheDir); err != nil {
+	if b.stateChanged() {
+		if err := b.newState().save(b.o.CacheDir); err != nil {
 			return err
 		}
 	}
@@ -601,17 +616,68 @@ func (b *builder) finish() error {
 	return nil
 }
 
+// stateChanged reports whether this build learnt anything the saved state
+// lacks, without building a new state (a no-op build answers no cheaply).
+// When unsure it answers yes, which only costs a save.
+func (b *builder) stateChanged() bool {
+	for p, rec := range b.outputs {
+		if b.old.Outputs[p] != rec {
+			return true
+		}
+	}
+	for sha, rec := range b.blobs {
+		if b.old.Blobs[sha] != rec {
+			return true
+		}
+	}
+	for _, n := range b.nodes {
+		n.mu.Lock()
+		status, key, outs, notes := n.rep.Status, n.key, n.outputs, n.notes
+		n.mu.Unlock()
+		if n.selected && (status == StatusBuilt || status == StatusCached) && outs != nil {
+			prev := b.old.Stages[n.st.ID]
+			if prev == nil || prev.Key != key || !maps.Equal(prev.Outputs, outs) || !maps.Equal(prev.Notes, notes) {
+				return true
+			}
+		}
+	}
+	for id := range b.old.Stages {
+		if _, ok := b.dag.index[id]; !ok {
+			return true
+		}
+	}
+	for f, h := range b.files {
+		if h.err == nil && !h.rec.SHA256.IsZero() && b.old.Files[f] != h.rec {
+			return true
+		}
+	}
+	for f := range b.old.Files {
+		if !b.dag.files[f] {
+			return true
+		}
+	}
+	for p := range b.old.Outputs {
+		if b.dag.published[p] == nil {
+			if _, err := os.Lstat(filepath.Join(b.o.OutDir, filepath.FromSlash(p))); err != nil {
+				return true
+			}
+		}
+	}
+	// Blob records are pruned to the blobs the saved stages name, so with
+	// the stages unchanged there is nothing to prune.
+	return false
+}
+
 // newState merges this build's results into the previous state, dropping
-// entries for stages, files and outputs that no longer exist. It reports
-// whether anything changed.
-func (b *builder) newState() (*buildState, bool) {
+// entries for stages, files, orphaned outputs and blobs that no longer
+// exist.
+func (b *builder) newState() *buildState {
 	st := &buildState{
 		Stages:  make(map[string]*stageState, len(b.nodes)),
 		Files:   make(map[string]statRecord, len(b.dag.files)),
 		Outputs: make(map[string]outputRecord, len(b.dag.published)),
 		Blobs:   make(map[digest]statRecord, len(b.old.Blobs)),
 	}
-	dirty := false
 	for _, n := range b.nodes {
 		id := n.st.ID
 		n.mu.Lock()
@@ -619,30 +685,18 @@ func (b *builder) newState() (*buildState, bool) {
 		n.mu.Unlock()
 		if n.selected && (status == StatusBuilt || status == StatusCached) && outs != nil {
 			ss := &stageState{Key: key, Outputs: outs, Notes: notes}
-			if prev := b.old.Stages[id]; prev == nil || !prev.equal(ss) {
-				dirty = true
-			}
 			st.Stages[id] = ss
 		} else if prev := b.old.Stages[id]; prev != nil {
 			st.Stages[id] = prev
 		}
 	}
-	if len(st.Stages) != len(b.old.Stages) {
-		dirty = true
-	}
 
 	for f := range b.dag.files {
 		if h := b.files[f]; h != nil && h.err == nil && !h.rec.SHA256.IsZero() {
 			st.Files[f] = h.rec
-			if b.old.Files[f] != h.rec {
-				dirty = true
-			}
 		} else if rec, ok := b.old.Files[f]; ok {
 			st.Files[f] = rec
 		}
-	}
-	if len(st.Files) != len(b.old.Files) {
-		dirty = true
 	}
 
 	for p, rec := range b.old.Outputs {
@@ -650,16 +704,12 @@ func (b *builder) newState() (*buildState, bool) {
 			// An orphan: keep tracking it while it exists, so clean
 			// can remove it.
 			if _, err := os.Lstat(filepath.Join(b.o.OutDir, filepath.FromSlash(p))); err != nil {
-				dirty = true
 				continue
 			}
 		}
 		st.Outputs[p] = rec
 	}
 	for p, rec := range b.outputs {
-		if st.Outputs[p] != rec {
-			dirty = true
-		}
 		st.Outputs[p] = rec
 	}
 
@@ -677,16 +727,10 @@ func (b *builder) newState() (*buildState, bool) {
 	}
 	for sha, rec := range b.blobs {
 		if live[sha] {
-			if st.Blobs[sha] != rec {
-				dirty = true
-			}
 			st.Blobs[sha] = rec
 		}
 	}
-	if len(st.Blobs) != len(b.old.Blobs) {
-		dirty = true
-	}
-	return st, dirty
+	return st
 }
 
 // joinNames lists names for messages.

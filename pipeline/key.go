@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -248,11 +249,11 @@ func (c *canonicalizer) object(out *bytes.Buffer) error {
 		out.WriteByte(',')
 	}
 	out.WriteByte('}')
-	less := func(i, j int) bool { return bytes.Compare(members[i].key, members[j].key) < 0 }
-	if sort.SliceIsSorted(members, less) {
+	byKey := func(a, b member) int { return bytes.Compare(a.key, b.key) }
+	if slices.IsSortedFunc(members, byKey) {
 		return nil
 	}
-	sort.SliceStable(members, less)
+	slices.SortStableFunc(members, byKey)
 	written := out.Bytes()
 	var sorted bytes.Buffer
 	sorted.Grow(out.Len() - base)
