@@ -3,10 +3,10 @@ package exporters
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"image"
 	"image/color"
 	"image/png"
-	"fmt"
 	"os"
 	"path"
 	"testing/fstest"

@@ -85,7 +85,7 @@ type jsonReport struct {
 		} `json:"outputs"`
 		Error *struct{ Message, Where string } `json:"error"`
 	} `json:"stages"`
-	Totals map[string]int `json:"totals"`
+	Totals map[string]int                    `json:"totals"`
 	Errors []struct{ Message, Where string } `json:"errors"`
 }
 

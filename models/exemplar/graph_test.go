@@ -169,3 +169,123 @@ func runSpec(t *testing.T, rt *models.Runtime, spec graphSpec, x []float32, ab f
 	}
 	return out
 }
+
+// TestGraphMatchesELSCoarse checks a coarse level against the formula:
+// the image is average-pooled by d, the noise variance the weights assume
+// is (1-ᾱ)/d², and each coarse pixel's output is the weighted mean of the
+// bank's full-resolution centre blocks.
+func TestGraphMatchesELSCoarse(t *testing.T) {
+	rt := testRuntime(t)
+	ctx := context.Background()
+	src := newSource(testImage(16, 14, 2), true)
+	const w, h, p, n, d = 10, 8, 3, 30, 2
+	lw, lh := w/d, h/d
+	x := make([]float32, 3*w*h)
+	g := newRNG(9)
+	for i := range x {
+		x[i] = float32(g.rangef(-1.2, 1.2))
+	}
+	bk, err := buildBank(ctx, []source{src}, p, d, n, 3*p*p, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pooled := make([]float32, 3*lw*lh)
+	for c := 0; c < 3; c++ {
+		for y := 0; y < lh; y++ {
+			for xx := 0; xx < lw; xx++ {
+				var s float32
+				for i := 0; i < d; i++ {
+					for j := 0; j < d; j++ {
+						s += x[(c*h+y*d+i)*w+xx*d+j]
+					}
+				}
+				pooled[(c*lh+y)*lw+xx] = s / (d * d)
+			}
+		}
+	}
+	vecs := make([][]float64, n)
+	for i := range vecs {
+		vecs[i] = make([]float64, bk.d)
+		for k := range vecs[i] {
+			vecs[i][k] = float64(bk.feat[k*n+i])
+		}
+	}
+	// Each patch's pooled centre is the mean of its full-resolution block.
+	for k := range vecs {
+		for c := 0; c < 3; c++ {
+			var m float64
+			for q := 0; q < d*d; q++ {
+				m += float64(bk.centres[k*3*d*d+c*d*d+q])
+			}
+			if got := vecs[k][c*p*p+p*p/2]; math.Abs(got-m/(d*d)) > 1e-6 {
+				t.Fatalf("patch %d channel %d: pooled centre %g, block mean %g", k, c, got, m/(d*d))
+			}
+		}
+	}
+	for _, tile := range []Tiling{{X: true, Y: true}, {}} {
+		const ab = 0.7
+		r := p / 2
+		want := make([]float64, 3*w*h)
+		for y := 0; y < lh; y++ {
+			for xx := 0; xx < lw; xx++ {
+				logit := make([]float64, n)
+				best := math.Inf(-1)
+				for k, e := range vecs {
+					var dist float64
+					j := 0
+					for c := 0; c < 3; c++ {
+						for ky := -r; ky <= r; ky++ {
+							for kx := -r; kx <= r; kx++ {
+								yy, xi := reflectOrWrap(y+ky, lh, tile.Y), reflectOrWrap(xx+kx, lw, tile.X)
+								q := float64(pooled[(c*lh+yy)*lw+xi]) - math.Sqrt(ab)*e[j]
+								dist += q * q
+								j++
+							}
+						}
+					}
+					logit[k] = -dist / (2 * (1 - ab) / (d * d))
+					best = math.Max(best, logit[k])
+				}
+				var z float64
+				acc := make([]float64, 3*d*d)
+				for k := range vecs {
+					wt := math.Exp(logit[k] - best)
+					z += wt
+					for q := range acc {
+						acc[q] += wt * float64(bk.centres[k*3*d*d+q])
+					}
+				}
+				for c := 0; c < 3; c++ {
+					for i := 0; i < d; i++ {
+						for j := 0; j < d; j++ {
+							want[(c*h+y*d+i)*w+xx*d+j] = acc[(c*d+i)*d+j] / z
+						}
+					}
+				}
+			}
+		}
+		got := runSpec(t, rt, graphSpec{h: h, w: w, tile: tile, bank: bk, chunk: 7}, x, ab)
+		worst := 0.0
+		for i := range want {
+			worst = math.Max(worst, math.Abs(float64(got[i])-want[i]))
+		}
+		if worst > 2e-4 {
+			t.Errorf("tile %v: coarse graph differs from the formula by up to %g", tile, worst)
+		}
+	}
+}
+
+// reflectOrWrap maps coordinate i on an axis of length n as the graph's
+// padding does.
+func reflectOrWrap(i, n int, wrap bool) int {
+	if wrap {
+		return wrapInt(i, n)
+	}
+	if i < 0 {
+		return -i
+	}
+	if i >= n {
+		return 2*(n-1) - i
+	}
+	return i
+}
