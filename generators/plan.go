@@ -231,7 +231,11 @@ func (pl *planner) checkStrength(a *manifests.Asset, field, what string, hint fu
 		return true
 	}
 	need := int(math.Ceil(1/strength - 1e-9))
-	pl.fail(a, field, fmt.Sprintf("%s gives image-to-image strength %s, which runs no step at %d steps (the last steps × strength steps run)", what, formatFloat(strength), steps),
+	unit := "steps"
+	if steps == 1 {
+		unit = "step"
+	}
+	pl.fail(a, field, fmt.Sprintf("%s gives image-to-image strength %s, which runs no step at %d %s (the last steps × strength steps run)", what, formatFloat(strength), steps, unit),
 		hint(need))
 	return false
 }
