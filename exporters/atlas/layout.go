@@ -1,0 +1,244 @@
+package atlas
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"image"
+	"strings"
+)
+
+// Layout is where PackRects put each rectangle.
+type Layout struct {
+	// Pages are the page sizes in pixels.
+	Pages []image.Point
+	// Places has one entry per input size, in input order.
+	Places []Place
+}
+
+// Place is one rectangle's position.
+type Place struct {
+	// Page indexes Layout.Pages.
+	Page int
+	// X, Y is the top-left corner of the rectangle's own pixels (inside
+	// its extrusion) on the page.
+	X, Y int
+	// Rotated says the rectangle is stored turned by 90°: it covers H×W
+	// pixels for an input size of W×H.
+	Rotated bool
+}
+
+// Occupancy returns the summed area of sizes divided by the summed page
+// area of l.
+func (l *Layout) Occupancy(sizes []image.Point) float64 {
+	var used, total float64
+	for _, s := range sizes {
+		used += float64(s.X) * float64(s.Y)
+	}
+	for _, p := range l.Pages {
+		total += float64(p.X) * float64(p.Y)
+	}
+	if total == 0 {
+		return 0
+	}
+	return used / total
+}
+
+// geometry holds the page constraints in both pixel and bin space.
+type geometry struct {
+	maxSize         int32 // largest page side allowed
+	pot, square     bool
+	padding, border int32
+	extrude         int32
+	binMax          int32 // largest bin side
+}
+
+func newGeometry(s Settings) geometry {
+	g := geometry{
+		maxSize: int32(s.MaxSize),
+		pot:     s.Size == SizePOT,
+		square:  s.Square,
+		padding: int32(s.Padding),
+		border:  int32(s.Border),
+		extrude: int32(s.Extrude),
+	}
+	if g.pot {
+		g.maxSize = int32(potFloor(s.MaxSize))
+	}
+	// A page of side S holds sprites in [border, S-border); every
+	// rectangle carries its trailing padding, which may overhang into the
+	// border after the last sprite of a row.
+	g.binMax = g.maxSize - 2*g.border + g.padding
+	return g
+}
+
+// page converts bin-space extents to a page size that honours the
+// constraints.
+func (g *geometry) page(usedW, usedH int32) (int32, int32) {
+	w := max(usedW-g.padding+2*g.border, 1)
+	h := max(usedH-g.padding+2*g.border, 1)
+	if g.pot {
+		w, h = int32(potCeil(int(w))), int32(potCeil(int(h)))
+	}
+	if g.square {
+		w = max(w, h)
+		h = w
+	}
+	return w, h
+}
+
+// potCeil returns the smallest power of two ≥ n (n ≥ 1).
+func potCeil(n int) int {
+	p := 1
+	for p < n {
+		p <<= 1
+	}
+	return p
+}
+
+// potFloor returns the largest power of two ≤ n, or 0 for n < 1.
+func potFloor(n int) int {
+	if n < 1 {
+		return 0
+	}
+	p := 1
+	for p*2 <= n {
+		p <<= 1
+	}
+	return p
+}
+
+// TooLargeError reports a sprite that cannot fit on a page of the maximum
+// size.
+type TooLargeError struct {
+	Index         int    // index of the sprite or size
+	Name          string // sprite name, if known
+	W, H          int    // its size in pixels (trimmed)
+	Need, MaxSize int    // page side it needs, and the limit
+}
+
+func (e *TooLargeError) Error() string {
+	what := fmt.Sprintf("sprite %d", e.Index)
+	if e.Name != "" {
+		what = fmt.Sprintf("sprite %q", e.Name)
+	}
+	return fmt.Sprintf("%s (%d×%d) needs a page of at least %d pixels with this padding, border and extrude, but max_size is %d; raise max_size, shrink the sprite, or reduce border/extrude",
+		what, e.W, e.H, e.Need, e.MaxSize)
+}
+
+// PackRects lays out rectangles of the given sizes (sprite pixels, before
+// extrusion and padding) on as few and as small pages as the settings
+// allow. Only the geometry fields of s matter (MaxSize, Size, Square,
+// Padding, Border, Extrude, Rotation, Heuristic). It is what Pack uses after
+// trimming and de-duplication, and what the benchmarks measure.
+func PackRects(ctx context.Context, sizes []image.Point, s Settings) (*Layout, error) {
+	s = s.withDefaults()
+	if err := s.validate(); err != nil {
+		return nil, fmt.Errorf("atlas settings: %w", err)
+	}
+	return packRects(ctx, sizes, s, nil)
+}
+
+// packRects is PackRects without defaults and validation; names label
+// errors when given.
+func packRects(ctx context.Context, sizes []image.Point, s Settings, names []string) (*Layout, error) {
+	g := newGeometry(s)
+	cfgs, err := parseHeuristic(s.Heuristic)
+	if err != nil {
+		return nil, err
+	}
+	rects := make([]sz, len(sizes))
+	for i, p := range sizes {
+		if p.X <= 0 || p.Y <= 0 {
+			return nil, fmt.Errorf("size %d is %d×%d; every size must be at least 1×1", i, p.X, p.Y)
+		}
+		w := int64(p.X) + 2*int64(g.extrude) + int64(g.padding)
+		h := int64(p.Y) + 2*int64(g.extrude) + int64(g.padding)
+		fits := w <= int64(g.binMax) && h <= int64(g.binMax)
+		if !fits && s.Rotation {
+			fits = h <= int64(g.binMax) && w <= int64(g.binMax)
+		}
+		if !fits || g.binMax <= 0 {
+			e := &TooLargeError{Index: i, W: p.X, H: p.Y,
+				Need:    int(max(w, h) - int64(g.padding) + 2*int64(g.border)),
+				MaxSize: int(g.maxSize)}
+			if names != nil {
+				e.Name = names[i]
+			}
+			return nil, e
+		}
+		rects[i] = sz{int32(w), int32(h)}
+	}
+	sr := &searcher{ctx: ctx, g: g, cfgs: cfgs, r: runner{rects: rects, rot: s.Rotation}}
+	l := &Layout{Places: make([]Place, len(sizes))}
+	remaining := make([]int, len(sizes))
+	for i := range remaining {
+		remaining[i] = i
+	}
+	out := make([]pos, len(sizes))
+	for len(remaining) > 0 {
+		pw, ph, ok := sr.fitOnePage(remaining, out)
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if !ok {
+			// Fill a full page with as much area as possible and go on
+			// with the rest.
+			pw, ph = sr.fillPage(remaining, out)
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+		}
+		page := len(l.Pages)
+		l.Pages = append(l.Pages, image.Pt(int(pw), int(ph)))
+		rest := remaining[:0]
+		for _, i := range remaining {
+			p := out[i]
+			if !p.placed {
+				rest = append(rest, i)
+				continue
+			}
+			l.Places[i] = Place{
+				Page:    page,
+				X:       int(p.x + g.border + g.extrude),
+				Y:       int(p.y + g.border + g.extrude),
+				Rotated: p.rot,
+			}
+		}
+		if len(rest) == len(remaining) {
+			return nil, errors.New("internal error: a page was started but nothing fit on it")
+		}
+		remaining = rest
+	}
+	return l, nil
+}
+
+// parseHeuristic turns a Settings.Heuristic value into the configurations
+// to try.
+func parseHeuristic(name string) ([]config, error) {
+	switch name {
+	case "", HeuristicBest:
+		return nil, nil // nil means the full search
+	case HeuristicGlobal:
+		return []config{{heur: hBSSF, global: true}}, nil
+	}
+	base, global := strings.CutSuffix(name, "-global")
+	for h := heuristic(0); h < numHeuristics; h++ {
+		if base == h.String() {
+			if global {
+				return []config{{heur: h, global: true}}, nil
+			}
+			cs := make([]config, 0, numOrders)
+			for o := sortOrder(0); o < numOrders; o++ {
+				cs = append(cs, config{heur: h, order: o})
+			}
+			return cs, nil
+		}
+	}
+	names := []string{HeuristicBest, HeuristicGlobal}
+	for h := heuristic(0); h < numHeuristics; h++ {
+		names = append(names, h.String(), h.String()+"-global")
+	}
+	return nil, fmt.Errorf("heuristic %q is unknown%s; use one of %s", name, suggest(name, names), strings.Join(names, ", "))
+}
+
