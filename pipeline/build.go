@@ -10,6 +10,7 @@ import (
 	"path"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -245,7 +246,8 @@ type node struct {
 	mu      sync.Mutex
 	key     digest
 	parts   *keyParts
-	outputs map[string]blobRef // nil while unknown
+	outputs outputSet
+	known   bool // outputs are known (the stage is built or cached)
 	notes   map[string]string
 	rep     StageReport
 }
@@ -476,7 +478,7 @@ func (b *builder) blocked(ctx context.Context, n *node) (Status, string) {
 			// A stale stage whose key is cached (only its published
 			// file is off) still has known outputs.
 			d.mu.Lock()
-			known := d.outputs != nil
+			known := d.known
 			d.mu.Unlock()
 			if unknown == nil && !known {
 				unknown = d
@@ -632,11 +634,11 @@ func (b *builder) stateChanged() bool {
 	}
 	for _, n := range b.nodes {
 		n.mu.Lock()
-		status, key, outs, notes := n.rep.Status, n.key, n.outputs, n.notes
+		status, key, outs, notes, known := n.rep.Status, n.key, n.outputs, n.notes, n.known
 		n.mu.Unlock()
-		if n.selected && (status == StatusBuilt || status == StatusCached) && outs != nil {
+		if n.selected && (status == StatusBuilt || status == StatusCached) && known {
 			prev := b.old.Stages[n.st.ID]
-			if prev == nil || prev.Key != key || !maps.Equal(prev.Outputs, outs) || !maps.Equal(prev.Notes, notes) {
+			if prev == nil || prev.Key != key || !slices.Equal(prev.Outputs, outs) || !maps.Equal(prev.Notes, notes) {
 				return true
 			}
 		}
@@ -681,9 +683,9 @@ func (b *builder) newState() *buildState {
 	for _, n := range b.nodes {
 		id := n.st.ID
 		n.mu.Lock()
-		status, key, outs, notes := n.rep.Status, n.key, n.outputs, n.notes
+		status, key, outs, notes, known := n.rep.Status, n.key, n.outputs, n.notes, n.known
 		n.mu.Unlock()
-		if n.selected && (status == StatusBuilt || status == StatusCached) && outs != nil {
+		if n.selected && (status == StatusBuilt || status == StatusCached) && known {
 			ss := &stageState{Key: key, Outputs: outs, Notes: notes}
 			st.Stages[id] = ss
 		} else if prev := b.old.Stages[id]; prev != nil {
@@ -716,8 +718,8 @@ func (b *builder) newState() *buildState {
 	// Keep verified-stat records only for blobs some stage still names.
 	live := make(map[digest]bool, len(st.Stages))
 	for _, s := range st.Stages {
-		for _, ref := range s.Outputs {
-			live[ref.SHA256] = true
+		for _, o := range s.Outputs {
+			live[o.SHA256] = true
 		}
 	}
 	for sha, rec := range b.old.Blobs {

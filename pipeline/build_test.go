@@ -367,3 +367,22 @@ func TestSourceFileErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestStageWithoutOutputs(t *testing.T) {
+	p := newProject(t)
+	check := Stage{ID: "lint", Asset: "lint", Kind: "test.lint", Run: func(ctx context.Context, r *Run) error { p.ran("lint"); return nil }}
+	stages := []Stage{check, p.constStage("use", "!", "use.txt", "lint")}
+	p.build(stages, p.opts())
+	for _, mode := range []string{"build", "dry-run", "check"} {
+		o := p.opts()
+		o.DryRun = mode == "dry-run"
+		o.Check = mode == "check"
+		rep, err := Build(context.Background(), stages, o)
+		if err != nil {
+			t.Fatalf("%s: %v", mode, err)
+		}
+		if got := statuses(rep); got != "lint=cached use=cached" {
+			t.Errorf("%s: %s", mode, got)
+		}
+	}
+}

@@ -37,7 +37,7 @@ type actionRecord struct {
 	// the same key may use it).
 	Stage    string             `json:"stage"`
 	Parts    keyParts           `json:"parts"`
-	Outputs  map[string]blobRef `json:"outputs"`
+	Outputs  outputSet          `json:"outputs"`
 	Notes    map[string]string  `json:"notes,omitempty"`
 	Created  time.Time          `json:"created"`
 	Duration Duration           `json:"duration_ms"`
@@ -93,9 +93,9 @@ func (c cache) readAction(key digest) (*actionRecord, error) {
 	if rec.Format != actionFormat || rec.Key != key {
 		return nil, &corruptError{p, "wrong format or key"}
 	}
-	for name, b := range rec.Outputs {
-		if b.SHA256.IsZero() || b.Size < 0 {
-			return nil, &corruptError{p, fmt.Sprintf("bad hash for output %q", name)}
+	for i, o := range rec.Outputs {
+		if o.SHA256.IsZero() || o.Size < 0 || (i > 0 && rec.Outputs[i-1].Name >= o.Name) {
+			return nil, &corruptError{p, fmt.Sprintf("bad entry for output %q", o.Name)}
 		}
 	}
 	return &rec, nil

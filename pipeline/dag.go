@@ -11,6 +11,7 @@ import (
 
 // String names the resource as in reports and graphs: "cpu" or
 // "accelerator".
+// String returns "cpu" or "accelerator".
 func (r Resource) String() string {
 	switch r {
 	case CPU:
@@ -30,6 +31,7 @@ type Problem struct {
 	Message string
 }
 
+// String formats the problem as "where: message".
 func (p Problem) String() string {
 	if p.Where == "" {
 		return p.Message
@@ -41,9 +43,11 @@ func (p Problem) String() string {
 // duplicate stages, cycles, bad output paths), so users can fix them all
 // at once. It is a manifest error, not a build failure.
 type GraphError struct {
+	// Problems are in the order found: per stage, then cycles.
 	Problems []Problem
 }
 
+// Error lists the problems, one per line.
 func (e *GraphError) Error() string {
 	lines := make([]string, len(e.Problems))
 	for i, p := range e.Problems {

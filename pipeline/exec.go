@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -99,8 +98,8 @@ func (b *builder) work(ctx context.Context, n *node, done chan<- *node) (handedO
 		// device.
 		b.switchSlot(ctx, &held, nil)
 		go func() {
-			defer kl.Unlock()
 			b.build(ctx, n, &held)
+			kl.Unlock()
 			finish()
 			done <- n
 		}()
@@ -144,10 +143,10 @@ func (b *builder) keyParts(n *node) (*keyParts, error) {
 }
 
 // namedBlobs lists outputs by name.
-func namedBlobs(outs map[string]blobRef) []namedBlob {
-	list := make([]namedBlob, 0, len(outs))
-	for _, name := range sortedKeys(outs) {
-		list = append(list, namedBlob{Name: name, SHA256: outs[name].SHA256})
+func namedBlobs(outs outputSet) []namedBlob {
+	list := make([]namedBlob, len(outs))
+	for i, o := range outs {
+		list[i] = namedBlob{Name: o.Name, SHA256: o.SHA256}
 	}
 	return list
 }
@@ -203,7 +202,7 @@ func (b *builder) hashSource(rel string) (digest, statRecord, error) {
 // only after the records it names, and a record or blob removed behind
 // kiln's back is noticed when the outputs are next read, and rebuilt),
 // else by reading the record. why explains a miss.
-func (b *builder) lookup(n *node) (outs map[string]blobRef, notes map[string]string, ok bool, why string) {
+func (b *builder) lookup(n *node) (outs outputSet, notes map[string]string, ok bool, why string) {
 	if st := b.old.Stages[n.st.ID]; st != nil && st.Key == n.key {
 		return st.Outputs, st.Notes, true, ""
 	}
@@ -269,7 +268,7 @@ func (b *builder) inspect(n *node) {
 	stale := false
 	for _, name := range publishNames(n.st) {
 		rel := cleanRel(n.st.Publish[name])
-		ref, have := outs[name]
+		ref, have := outs.get(name)
 		if !have {
 			reasons = append(reasons, fmt.Sprintf("cached result has no output %q", name))
 			stale = true
@@ -286,7 +285,7 @@ func (b *builder) inspect(n *node) {
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.outputs, n.notes = outs, notes
+	n.outputs, n.notes, n.known = outs, notes, true
 	n.rep.Status = StatusCached
 	if b.o.Check && stale {
 		n.rep.Status = StatusStale
@@ -334,7 +333,7 @@ func (b *builder) fromCache(ctx context.Context, n *node) bool {
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.outputs, n.notes = outs, notes
+	n.outputs, n.notes, n.known = outs, notes, true
 	n.rep.Status = StatusCached
 	n.rep.Notes = notes
 	n.rep.Outputs = b.outputReports(n, outs)
@@ -371,7 +370,7 @@ func (b *builder) build(ctx context.Context, n *node, held *chan struct{}) {
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.outputs, n.notes = outs, notes
+	n.outputs, n.notes, n.known = outs, notes, true
 	n.rep.Status = StatusBuilt
 	n.rep.Notes = notes
 	n.rep.Outputs = b.outputReports(n, outs)
@@ -379,7 +378,7 @@ func (b *builder) build(ctx context.Context, n *node, held *chan struct{}) {
 
 // execute runs n's Run under n's executor limit and stores its outputs in
 // the cache. held is the slot the caller holds; execute moves it to n's.
-func (b *builder) execute(ctx context.Context, n *node, held *chan struct{}) (map[string]blobRef, map[string]string, error) {
+func (b *builder) execute(ctx context.Context, n *node, held *chan struct{}) (outputSet, map[string]string, error) {
 	if err := b.switchSlot(ctx, held, b.slotFor(n)); err != nil {
 		return nil, nil, fmt.Errorf("interrupted while waiting to run: %w", err)
 	}
@@ -417,13 +416,13 @@ func (b *builder) prepareInputs(ctx context.Context, n *node, held *chan struct{
 		d.mu.Lock()
 		outs := d.outputs
 		d.mu.Unlock()
-		for _, name := range sortedKeys(outs) {
-			err := b.verifyBlob(outs[name])
+		for _, o := range outs {
+			err := b.verifyBlob(o.blobRef)
 			if err == nil {
 				continue
 			}
 			if !errors.Is(err, errCorrupt) {
-				return nil, fmt.Errorf("read output %s of dependency %s: %w", name, d.st.ID, err)
+				return nil, fmt.Errorf("read output %s of dependency %s: %w", o.Name, d.st.ID, err)
 			}
 			d.log(b).Warn("cache entry damaged; rebuilding it", "for", n.st.ID, "err", err)
 			fixed, rerr := b.repair(ctx, d, held)
@@ -436,8 +435,8 @@ func (b *builder) prepareInputs(ctx context.Context, n *node, held *chan struct{
 			break // all of d's outputs were just rebuilt and stored
 		}
 		paths := make(map[string]string, len(outs))
-		for name, ref := range outs {
-			paths[name] = b.cache.blobPath(ref.SHA256)
+		for _, o := range outs {
+			paths[o.Name] = b.cache.blobPath(o.SHA256)
 		}
 		inputs[d.st.ID] = paths
 	}
@@ -459,7 +458,7 @@ func slicesEqual(a, b []namedBlob) bool {
 // repair rebuilds dependency d (already finished in this build, from the
 // cache) because a blob of it is damaged, and returns its new outputs.
 // The caller's slot is released meanwhile and taken again afterwards.
-func (b *builder) repair(ctx context.Context, d *node, held *chan struct{}) (map[string]blobRef, error) {
+func (b *builder) repair(ctx context.Context, d *node, held *chan struct{}) (outputSet, error) {
 	orig := *held
 	b.switchSlot(ctx, held, nil)
 	defer b.switchSlot(ctx, held, orig)
@@ -470,8 +469,8 @@ func (b *builder) repair(ctx context.Context, d *node, held *chan struct{}) (map
 	outs := d.outputs
 	d.mu.Unlock()
 	sound := true
-	for _, ref := range outs {
-		if b.verifyBlob(ref) != nil {
+	for _, o := range outs {
+		if b.verifyBlob(o.blobRef) != nil {
 			sound = false
 			break
 		}
@@ -487,7 +486,7 @@ func (b *builder) repair(ctx context.Context, d *node, held *chan struct{}) (map
 		return nil, err
 	}
 	d.mu.Lock()
-	d.outputs, d.notes = outs, notes
+	d.outputs, d.notes, d.known = outs, notes, true
 	d.rep.Status = StatusBuilt
 	d.rep.Notes = notes
 	d.rep.Outputs = b.outputReports(d, outs)
@@ -543,7 +542,7 @@ func checkOutputName(name string) error {
 // runStage calls n's Run with outputs going to a fresh temporary folder,
 // recovering a panic as a failure, and moves the outputs into the blob
 // store when Run succeeds.
-func (b *builder) runStage(ctx context.Context, n *node, inputs map[string]map[string]string) (map[string]blobRef, map[string]string, error) {
+func (b *builder) runStage(ctx context.Context, n *node, inputs map[string]map[string]string) (outputSet, map[string]string, error) {
 	tmp, err := os.MkdirTemp(b.cache.tmpDir(), "run-")
 	if err != nil {
 		return nil, nil, fmt.Errorf("create temporary folder for outputs: %w", err)
@@ -616,7 +615,7 @@ func (b *builder) runStage(ctx context.Context, n *node, inputs map[string]map[s
 	if len(missing) > 0 {
 		return nil, nil, fmt.Errorf("stage did not create outputs %s that it publishes (it created: %s); this is a bug in the %s stage", joinNames(missing), joinNames(sortedKeys(created)), n.st.Kind)
 	}
-	outs := make(map[string]blobRef, len(created))
+	outs := make(outputSet, 0, len(created))
 	for _, name := range sortedKeys(created) {
 		o := created[name]
 		if o.err != nil {
@@ -626,7 +625,7 @@ func (b *builder) runStage(ctx context.Context, n *node, inputs map[string]map[s
 		if err := b.storeBlob(o.path, ref); err != nil {
 			return nil, nil, err
 		}
-		outs[name] = ref
+		outs = append(outs, outputRef{Name: name, blobRef: ref})
 	}
 	if len(notes) == 0 {
 		notes = nil
@@ -722,16 +721,13 @@ func (b *builder) blobTrusted(sha digest, cur statRecord) bool {
 }
 
 // outputReports lists n's outputs for the report.
-func (b *builder) outputReports(n *node, outs map[string]blobRef) []OutputReport {
-	list := make([]OutputReport, 0, len(outs))
-	for _, name := range sortedKeys(outs) {
-		ref := outs[name]
-		r := OutputReport{Name: name, SHA256: ref.SHA256.String(), Size: ref.Size}
-		if p, ok := n.st.Publish[name]; ok {
-			r.Path = cleanRel(p)
+func (b *builder) outputReports(n *node, outs outputSet) []OutputReport {
+	list := make([]OutputReport, len(outs))
+	for i, o := range outs {
+		list[i] = OutputReport{Name: o.Name, SHA256: o.SHA256.String(), Size: o.Size}
+		if p, ok := n.st.Publish[o.Name]; ok {
+			list[i].Path = cleanRel(p)
 		}
-		list = append(list, r)
 	}
-	sort.SliceStable(list, func(i, j int) bool { return list[i].Name < list[j].Name })
 	return list
 }

@@ -99,7 +99,7 @@ func TestStateCodec(t *testing.T) {
 		return d
 	}
 	s := newState()
-	s.Stages["a:gen"] = &stageState{Key: h('a'), Outputs: map[string]blobRef{"image": {h('b'), 12}}, Notes: map[string]string{"provider": "cpu"}}
+	s.Stages["a:gen"] = &stageState{Key: h('a'), Outputs: outputSet{{Name: "image", blobRef: blobRef{h('b'), 12}}}, Notes: map[string]string{"provider": "cpu"}}
 	s.Stages["b"] = &stageState{Key: h('c')}
 	s.Files["src/x.png"] = statRecord{Size: -1, Mtime: 1700000000123456789, Ctime: -5, Ino: 42, SHA256: h('d')}
 	s.Outputs["a/gen.png"] = outputRecord{Stage: "a:gen", Name: "image", statRecord: statRecord{Size: 12, Mtime: 1, SHA256: h('b')}}

@@ -21,6 +21,7 @@ type LockedError struct {
 	PID int
 }
 
+// Error says who holds the lock and what to do.
 func (e *LockedError) Error() string {
 	who := "another kiln build"
 	if e.PID > 0 {

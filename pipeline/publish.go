@@ -21,13 +21,13 @@ func cleanRel(p string) string { return path.Clean(p) }
 // output folder. Outputs that are already there (by stat record, else by
 // hash) are not touched. It returns reasons for outputs it restored; a
 // damaged blob gives an error wrapping errCorrupt.
-func (b *builder) publish(ctx context.Context, n *node, outs map[string]blobRef) ([]string, error) {
+func (b *builder) publish(ctx context.Context, n *node, outs outputSet) ([]string, error) {
 	var restored []string
 	for _, name := range publishNames(n.st) {
 		rel := cleanRel(n.st.Publish[name])
-		ref, ok := outs[name]
+		ref, ok := outs.get(name)
 		if !ok {
-			return restored, fmt.Errorf("stage has no output %q to publish at %s (it has: %s); this is a bug in the %s stage", name, rel, joinNames(sortedKeys(outs)), n.st.Kind)
+			return restored, fmt.Errorf("stage has no output %q to publish at %s (it has: %s); this is a bug in the %s stage", name, rel, joinNames(outs.names()), n.st.Kind)
 		}
 		current, what := b.outputCurrent(n, rel, name, ref)
 		if current {

@@ -84,6 +84,7 @@ type OutputReport struct {
 // StageError is a stage's failure: what went wrong and the manifest
 // position of the entry that produced the stage.
 type StageError struct {
+	// Message says what went wrong and, where kiln knows, what to do.
 	Message string `json:"message"`
 	// Where is "file:line:col" of the manifest entry, when known.
 	Where string `json:"where,omitempty"`
@@ -99,16 +100,20 @@ func (e *StageError) Error() string {
 
 // StageReport is what happened to one stage.
 type StageReport struct {
-	ID     string `json:"id"`
-	Asset  string `json:"asset"`
-	Kind   string `json:"kind"`
+	// ID, Asset and Kind identify the stage (see Stage).
+	ID    string `json:"id"`
+	Asset string `json:"asset"`
+	Kind  string `json:"kind"`
+	// Status is what happened to it.
 	Status Status `json:"status"`
 	// Duration covers preparing (hashing inputs), running and publishing.
 	Duration Duration `json:"duration_ms"`
 	// Key is the stage's cache key (hex), when it could be computed.
-	Key     string         `json:"key,omitempty"`
+	Key string `json:"key,omitempty"`
+	// Outputs are the stage's outputs when known (built or cached).
 	Outputs []OutputReport `json:"outputs,omitempty"`
-	Error   *StageError    `json:"error,omitempty"`
+	// Error is set for failed and interrupted stages.
+	Error *StageError `json:"error,omitempty"`
 	// Notes are the facts the stage recorded with Run.Note when it ran
 	// (kept in the cache, so cached stages report them too).
 	Notes map[string]string `json:"notes,omitempty"`
@@ -122,10 +127,12 @@ type StageReport struct {
 // Report is the result of a build, serialisable as JSON for --json.
 type Report struct {
 	// Mode is "build", "dry-run" or "check".
-	Mode     string    `json:"mode"`
-	Root     string    `json:"root"`
-	OutDir   string    `json:"out_dir"`
-	CacheDir string    `json:"cache_dir"`
+	Mode string `json:"mode"`
+	// Root, OutDir and CacheDir are the absolute folders used.
+	Root     string `json:"root"`
+	OutDir   string `json:"out_dir"`
+	CacheDir string `json:"cache_dir"`
+	// Started is when the build began; Duration how long it took.
 	Started  time.Time `json:"started"`
 	Duration Duration  `json:"duration_ms"`
 	// Interrupted is set when the build's context was cancelled.
@@ -198,9 +205,10 @@ type Progress interface {
 // counted silently), step lines at most every StepEvery per stage, and a
 // summary at the end.
 type LineProgress struct {
-	w         io.Writer
-	total     int
-	done      int
+	w     io.Writer
+	total int
+	done  int
+	// StepEvery is the least time between two step lines of one stage.
 	StepEvery time.Duration
 	lastStep  map[string]time.Time
 	now       func() time.Time

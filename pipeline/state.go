@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"maps"
 	"os"
 	"path/filepath"
 	"time"
@@ -34,12 +33,37 @@ type buildState struct {
 // stageState is the last successful result of a stage.
 type stageState struct {
 	Key     digest             `json:"key"`
-	Outputs map[string]blobRef `json:"outputs"`
-	Notes   map[string]string  `json:"notes,omitempty"`
+	Outputs outputSet         `json:"outputs"`
+	Notes   map[string]string `json:"notes,omitempty"`
 }
 
-func (s *stageState) equal(o *stageState) bool {
-	return s.Key == o.Key && maps.Equal(s.Outputs, o.Outputs) && maps.Equal(s.Notes, o.Notes)
+// outputRef is a named output of a stage.
+type outputRef struct {
+	Name string `json:"name"`
+	blobRef
+}
+
+// outputSet is a stage's outputs, sorted by name. (A slice, not a map:
+// stages have one to a few outputs, and a no-op build holds thousands.)
+type outputSet []outputRef
+
+// get returns the output called name.
+func (s outputSet) get(name string) (blobRef, bool) {
+	for _, o := range s {
+		if o.Name == name {
+			return o.blobRef, true
+		}
+	}
+	return blobRef{}, false
+}
+
+// names lists the output names.
+func (s outputSet) names() []string {
+	names := make([]string, len(s))
+	for i, o := range s {
+		names[i] = o.Name
+	}
+	return names
 }
 
 // blobRef names a blob in the content-addressed store.

@@ -40,11 +40,10 @@ func encodeState(s *buildState) ([]byte, error) {
 		e.str(id)
 		e.hash(st.Key)
 		e.uvarint(uint64(len(st.Outputs)))
-		for _, name := range sortedKeys(st.Outputs) {
-			ref := st.Outputs[name]
-			e.str(name)
-			e.hash(ref.SHA256)
-			e.varint(ref.Size)
+		for _, o := range st.Outputs {
+			e.str(o.Name)
+			e.hash(o.SHA256)
+			e.varint(o.Size)
 		}
 		e.uvarint(uint64(len(st.Notes)))
 		for _, k := range sortedKeys(st.Notes) {
@@ -103,10 +102,10 @@ func decodeState(data []byte) (*buildState, error) {
 		id := d.str()
 		st := &stageState{Key: d.hash()}
 		if k := d.count(); k > 0 {
-			st.Outputs = make(map[string]blobRef, k)
-			for range k {
-				name := d.str()
-				st.Outputs[name] = blobRef{SHA256: d.hash(), Size: d.varint()}
+			st.Outputs = make(outputSet, k)
+			for i := range k {
+				st.Outputs[i].Name = d.str()
+				st.Outputs[i].blobRef = blobRef{SHA256: d.hash(), Size: d.varint()}
 			}
 		}
 		if k := d.count(); k > 0 {
