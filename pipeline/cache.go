@@ -35,12 +35,12 @@ type actionRecord struct {
 	Key    digest `json:"key"`
 	// Stage is the stage that produced it (informational: any stage with
 	// the same key may use it).
-	Stage    string             `json:"stage"`
-	Parts    keyParts           `json:"parts"`
-	Outputs  outputSet          `json:"outputs"`
-	Notes    map[string]string  `json:"notes,omitempty"`
-	Created  time.Time          `json:"created"`
-	Duration Duration           `json:"duration_ms"`
+	Stage    string            `json:"stage"`
+	Parts    keyParts          `json:"parts"`
+	Outputs  outputSet         `json:"outputs"`
+	Notes    map[string]string `json:"notes,omitempty"`
+	Created  time.Time         `json:"created"`
+	Duration Duration          `json:"duration_ms"`
 }
 
 // errCorrupt marks a damaged or missing cache entry: the caller discards

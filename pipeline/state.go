@@ -32,7 +32,7 @@ type buildState struct {
 
 // stageState is the last successful result of a stage.
 type stageState struct {
-	Key     digest             `json:"key"`
+	Key     digest            `json:"key"`
 	Outputs outputSet         `json:"outputs"`
 	Notes   map[string]string `json:"notes,omitempty"`
 }
