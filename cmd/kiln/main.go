@@ -128,6 +128,8 @@ locked; 2 bad usage or invalid manifests; 130 interrupted.`,
 		a.schemaCommand(),
 		a.setupCommand(),
 		a.versionCommand(),
+		a.inspectCommand(),
+		a.modelsCommand(),
 	)
 	return root
 }
