@@ -241,4 +241,3 @@ func parseHeuristic(name string) ([]config, error) {
 	}
 	return nil, fmt.Errorf("heuristic %q is unknown%s; use one of %s", name, suggest(name, names), strings.Join(names, ", "))
 }
-
