@@ -107,20 +107,32 @@ func warped(u, v, amount float64, freq int, seed uint64) (float64, float64) {
 
 func paintStone(cv *canvas, seed uint64) {
 	cv.each(func(i int, u, v float64) {
-		n := fbm(u, v, 4, 4, 6, 0.55, seed)
-		d := fbm(u, v, 16, 16, 3, 0.5, seed+1)
+		n := fbm(u, v, 3, 3, 6, 0.55, seed)
+		d := fbm(u, v, 12, 12, 3, 0.5, seed+1)
 		wu, wv := warped(u, v, 0.08, 4, seed+2)
-		f1, f2, _ := worley(wu, wv, 4, 4, 0.9, seed+3)
-		crack := 1 - smoothstep(0, 0.035, f2-f1)
-		// Faint second network of hairline cracks.
-		g1, g2, _ := worley(wu, wv, 9, 9, 0.9, seed+4)
-		hair := 1 - smoothstep(0, 0.04, g2-g1)
-		hair *= smoothstep(0.0, 0.3, fbm(u, v, 3, 3, 2, 0.5, seed+5))
-		l := 0.5 + 0.16*n + 0.06*d + 0.025*grain(i, seed)
-		l *= 1 - 0.5*crack - 0.2*hair
-		tint := 0.03 * fbm(u, v, 2, 2, 2, 0.5, seed+6)
+		f1, f2, id := worley(wu, wv, 3, 3, 0.9, seed+3)
+		e := f2 - f1
+		// Cracks between rock plates: a dark core in a soft shadow, so
+		// they show at every scale.
+		core := 1 - smoothstep(0, 0.03, e)
+		halo := 1 - smoothstep(0, 0.14, e)
+		g1, g2, _ := worley(wu, wv, 8, 8, 0.9, seed+4)
+		hair := (1 - smoothstep(0, 0.035, g2-g1)) * smoothstep(0.05, 0.35, fbm(u, v, 3, 3, 2, 0.5, seed+5))
+		// Pits and mineral grains.
+		p1, _, pid := worley(u, v, 20, 20, 0.9, seed+6)
+		pit := 0.0
+		if hashf(pid) < 0.3 {
+			pit = 1 - smoothstep(0.08, 0.22, p1)
+		}
+		plate := 0.9 + 0.2*hashf(id)
+		l := plate * (0.5 + 0.2*n + 0.07*d + 0.035*grain(i, seed))
+		l *= 1 - 0.6*core - 0.22*halo - 0.3*hair - 0.35*pit
+		if hashf(mix64(uint64(i)+seed)) < 0.02 {
+			l *= 1.25 // glinting grains
+		}
+		tint := 0.04 * fbm(u, v, 2, 2, 2, 0.5, seed+7)
 		cv.set(i, rgb{l * (1.02 + tint), l, l * (0.95 - tint)})
-		cv.ht[i] = clamp(0.55+0.3*n-0.4*crack-0.15*hair, 0, 1)
+		cv.ht[i] = clamp(0.6+0.3*n-0.5*core-0.2*halo-0.3*pit, 0, 1)
 	})
 }
 
@@ -191,21 +203,26 @@ func paintPlanks(cv *canvas, seed uint64) {
 	const rows = 4
 	s := float64(cv.s)
 	ph := s / rows
-	gap := math.Max(1, s*1.5/128)
+	gap := math.Max(1.5, s*2.5/128)
+	bevel := math.Max(2, s*5/128)
 	cv.each(func(i int, u, v float64) {
 		row := int(v * rows)
 		joint := hashf(hash2(row, 0, seed))
-		// Which board of the row: the butt joint splits the row in two.
-		part := 0
+		// Each row has two boards, meeting at a butt joint.
 		du := fract(u - joint)
+		part := 0
 		if du > 0.5 {
 			part = 1
 		}
 		id := hash2(row, part, seed+1)
 		ly := fract(v*rows) * ph
-		jx := math.Min(du, 1-du) * s
-		if ly < gap || math.Abs(du-0.5)*s < gap/2 || jx < gap/2 {
-			cv.set(i, rgb{0.12, 0.08, 0.05})
+		// Distance to the nearest board edge: the long gap at the top of
+		// the row and the butt joints at du = 0 and 0.5.
+		jx := math.Min(math.Min(du, 1-du), math.Abs(du-0.5)) * s
+		edge := math.Min(math.Min(ly, ph-ly+gap), jx+gap/2)
+		if edge < gap {
+			l := 0.09 + 0.03*grain(i, seed)
+			cv.set(i, rgb{l * 1.3, l, l * 0.7})
 			cv.ht[i] = 0
 			return
 		}
@@ -219,30 +236,34 @@ func paintPlanks(cv *canvas, seed uint64) {
 		t += 2.5 * knot
 		ring := math.Pow(0.5+0.5*math.Sin(2*math.Pi*t), 4)
 		fibre := fbm(u, v, 3, 48, 3, 0.6, seed+3)
-		k := 0.8 + 0.35*hashf(mix64(id+2))
-		base := mix(rgb{0.56, 0.36, 0.19}, rgb{0.66, 0.46, 0.26}, hashf(mix64(id+3)))
+		// Boards differ clearly in tone, as real floors do.
+		k := 0.68 + 0.5*hashf(mix64(id+2))
+		base := mix(rgb{0.56, 0.36, 0.19}, rgb{0.68, 0.47, 0.26}, hashf(mix64(id+3)))
 		l := k * (1 - 0.28*ring + 0.08*fibre + 0.03*grain(i, seed)) * (1 - 0.5*knot)
-		// Boards darken slightly towards their edges.
-		l *= 0.88 + 0.12*smoothstep(gap, gap+3, ly)*smoothstep(gap, gap+3, ph-ly)
+		// Rounded board edges fall into shadow.
+		l *= 0.62 + 0.38*smoothstep(gap, gap+bevel, edge)
 		cv.set(i, base.scale(l))
-		cv.ht[i] = clamp(0.7-0.2*ring, 0, 1)
+		cv.ht[i] = clamp(0.7-0.2*ring, 0, 1) * smoothstep(gap, gap+bevel, edge)
 	})
 }
 
 func paintBark(cv *canvas, seed uint64) {
 	cv.each(func(i int, u, v float64) {
-		wx := 0.06 * fbm(u, v, 2, 3, 3, 0.5, seed)
-		n := fbm(fract(u+wx), v, 10, 2, 5, 0.5, seed+1)
-		ridge := 1 - math.Abs(n)*2.2
-		ridge = clamp(ridge, 0, 1)
-		plates := smoothstep(0.25, 0.8, ridge)
-		d := fbm(u, v, 24, 8, 3, 0.5, seed+2)
-		top := mix(rgb{0.40, 0.33, 0.26}, rgb{0.50, 0.44, 0.36}, 0.5+0.5*d)
-		c := mix(rgb{0.09, 0.07, 0.05}, top, plates)
-		c = c.scale(1 + 0.05*grain(i, seed))
-		// Grey-green lichen on some ridges.
-		li := smoothstep(0.35, 0.6, fbm(u, v, 5, 5, 4, 0.5, seed+3)) * plates
-		c = mix(c, rgb{0.50, 0.55, 0.42}, 0.6*li)
+		wx := 0.05 * fbm(u, v, 2, 4, 3, 0.5, seed)
+		// Long vertical ridges: noise stretched along v.
+		n := fbm(fract(u+wx), v, 9, 1, 5, 0.5, seed+1)
+		ridge := clamp(1-math.Abs(n)*3, 0, 1)
+		plates := smoothstep(0.1, 0.7, ridge)
+		// Plates break across now and then.
+		cut := fbm(u, v, 6, 12, 2, 0.5, seed+4)
+		plates *= 1 - 0.8*(1-smoothstep(0, 0.08, math.Abs(cut)))*smoothstep(0.3, 0.8, ridge)
+		d := fbm(u, v, 24, 6, 3, 0.5, seed+2)
+		top := mix(rgb{0.38, 0.31, 0.24}, rgb{0.52, 0.45, 0.37}, clamp(0.5+d, 0, 1))
+		c := mix(rgb{0.08, 0.06, 0.045}, top, plates)
+		c = c.scale(1 + 0.06*grain(i, seed))
+		// Grey-green lichen on some plates.
+		li := smoothstep(0.3, 0.6, fbm(u, v, 5, 5, 4, 0.5, seed+3)) * plates
+		c = mix(c, rgb{0.50, 0.55, 0.42}, 0.55*li)
 		cv.set(i, c)
 		cv.ht[i] = plates
 	})

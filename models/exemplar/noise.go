@@ -103,8 +103,11 @@ func worley(x, y float64, n, m int, jitter float64, seed uint64) (f1, f2 float64
 	u, v := x*float64(n), y*float64(m)
 	cx, cy := int(math.Floor(u)), int(math.Floor(v))
 	f1, f2 = math.Inf(1), math.Inf(1)
-	for j := -2; j <= 2; j++ {
-		for i := -2; i <= 2; i++ {
+	// With jitter ≤ 1 every point stays in its cell, so the 3×3 cells
+	// around the sample hold the nearest point and, but for rare
+	// configurations, the second nearest.
+	for j := -1; j <= 1; j++ {
+		for i := -1; i <= 1; i++ {
 			gx, gy := cx+i, cy+j
 			h := hash2(wrapInt(gx, n), wrapInt(gy, m), seed)
 			px := float64(gx) + 0.5 + jitter*(hashf(h)-0.5)
