@@ -17,7 +17,7 @@ const waitFor = 10 * time.Second
 
 // quiet is how long a test watches for something that should not happen,
 // in multiples of the debounce interval.
-const quiet = 5
+const quiet = 4
 
 // syncBuffer is a bytes.Buffer safe for concurrent writes and reads.
 type syncBuffer struct {

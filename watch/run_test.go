@@ -101,6 +101,7 @@ func runLoop(t *testing.T, o Options) (stop func()) {
 // TestRunRebuilds drives Run with editor-like writes and checks which
 // builds ran, with which changed paths, and the status lines.
 func TestRunRebuilds(t *testing.T) {
+	t.Parallel()
 	root := project(t)
 	b := newBuilds()
 	out := &syncBuffer{}
@@ -165,6 +166,7 @@ func TestRunRebuilds(t *testing.T) {
 // TestRunBrokenInput checks that a failed build prints its errors in
 // full, touches nothing, and that the fix builds again.
 func TestRunBrokenInput(t *testing.T) {
+	t.Parallel()
 	root := project(t)
 	b := newBuilds()
 	b.do = func(ctx context.Context, req Request) Result {
@@ -187,9 +189,15 @@ func TestRunBrokenInput(t *testing.T) {
 		OnDone: func(_ Request, r Result) { mu.Lock(); dones = append(dones, r); mu.Unlock() }})
 	b.next(t)
 
-	writeFile(t, root, "assets/dungeon.kiln.yaml", "assets:\n  - id: a\n    promt: x\n")
+	// Saved whole (temp file, rename), so no build can see a half-written
+	// file however slow the machine: this test is about the errors.
+	save := func(data string) {
+		writeFile(t, root, "assets/dungeon.kiln.yaml.tmp", data)
+		mustDo(t, os.Rename(filepath.Join(root, "assets/dungeon.kiln.yaml.tmp"), filepath.Join(root, "assets/dungeon.kiln.yaml")))
+	}
+	save("assets:\n  - id: a\n    promt: x\n")
 	b.next(t)
-	writeFile(t, root, "assets/dungeon.kiln.yaml", "assets:\n  - id: a\n    prompt: x\n")
+	save("assets:\n  - id: a\n    prompt: x\n")
 	b.next(t)
 	b.none(t, quiet*testDebounce)
 
@@ -219,6 +227,7 @@ func TestRunBrokenInput(t *testing.T) {
 // TestRunSupersede saves during a build: the build's context is cancelled
 // with ErrSuperseded and the next build carries both builds' changes.
 func TestRunSupersede(t *testing.T) {
+	t.Parallel()
 	root := project(t)
 	b := newBuilds()
 	b.do = func(ctx context.Context, req Request) Result {
@@ -260,6 +269,7 @@ func TestRunSupersede(t *testing.T) {
 // TestRunSupersedeInitial checks that an initial build replaced by a
 // newer one stays an initial build.
 func TestRunSupersedeInitial(t *testing.T) {
+	t.Parallel()
 	root := project(t)
 	b := newBuilds()
 	b.do = func(ctx context.Context, req Request) Result {
@@ -280,6 +290,7 @@ func TestRunSupersedeInitial(t *testing.T) {
 // TestRunQueue checks the Queue policy: the running build finishes and
 // the changes are built after it.
 func TestRunQueue(t *testing.T) {
+	t.Parallel()
 	root := project(t)
 	b := newBuilds()
 	release := make(chan struct{})
@@ -309,6 +320,7 @@ func TestRunQueue(t *testing.T) {
 // TestRunStop cancels Run during a build: the build sees the caller's
 // cause, not ErrSuperseded, and Run returns after it.
 func TestRunStop(t *testing.T) {
+	t.Parallel()
 	root := project(t)
 	b := newBuilds()
 	returned := make(chan struct{})
@@ -334,6 +346,7 @@ func TestRunStop(t *testing.T) {
 // TestRunPanic checks that a crashing build is reported and watching
 // goes on.
 func TestRunPanic(t *testing.T) {
+	t.Parallel()
 	root := project(t)
 	b := newBuilds()
 	b.do = func(ctx context.Context, req Request) Result {
@@ -358,6 +371,7 @@ func TestRunPanic(t *testing.T) {
 // TestRunOwnOutputs checks that a build writing its outputs (and kiln's
 // temporary files) inside the project does not trigger another build.
 func TestRunOwnOutputs(t *testing.T) {
+	t.Parallel()
 	root := project(t)
 	b := newBuilds()
 	b.do = func(ctx context.Context, req Request) Result {

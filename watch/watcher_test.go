@@ -14,7 +14,9 @@ import (
 	"github.com/fsnotify/fsnotify"
 )
 
-const testDebounce = 60 * time.Millisecond
+// testDebounce is long enough that one simulated save (several syscalls)
+// is not split in two when a loaded machine pauses the test between them.
+const testDebounce = 120 * time.Millisecond
 
 // project makes a small project folder: a config, a manifest, a source
 // image, and kiln's output and cache folders with content.
@@ -95,6 +97,7 @@ func TestWatcherEditorSaves(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel() // each has its own folder and watcher; they mostly wait
 			root := project(t)
 			w := newTestWatcher(t, root, testDebounce, nil, "out", ".kiln/cache")
 			tt.save(t, root)
