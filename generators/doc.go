@@ -34,7 +34,11 @@
 // 1 − consistency, so the character stays the same. With from:, every
 // frame starts from that art instead. Per-frame prompts are added to the
 // asset's prompt and share its seed; frames without their own prompt use
-// seed, seed+1, … so they differ. With a key background, diffusion models
+// seed, seed+1, … so they differ. builtin:exemplar sprite sheets without
+// from: are flipbooks instead: every frame is made from the prompt with the
+// shared seed, starting from one of a loop of related noises
+// (exemplar.FlipbookNoise) with motion 1 − consistency, so fire, water and
+// smoke move smoothly and the loop closes. With a key background, diffusion models
 // are asked for "isolated on a flat solid <colour> background" and the
 // colour is keyed out with soft alpha and decontamination; builtin:exemplar
 // flipbooks keep their background unless background: is set. Pixel-art

@@ -12,6 +12,7 @@ import (
 	"github.com/kiln-dev/kiln/generators/sampler"
 	"github.com/kiln-dev/kiln/internal/safepath"
 	"github.com/kiln-dev/kiln/manifests"
+	"github.com/kiln-dev/kiln/models/exemplar"
 	"github.com/kiln-dev/kiln/pipeline"
 )
 
@@ -48,8 +49,20 @@ type genParams struct {
 	// seed, shared by its frames and variations (whose noise seeds
 	// differ), so they draw from the same material. Nil for other models.
 	ModelSeed *int64 `json:"model_seed,omitempty"`
+	// Flipbook makes the generation frame Frame of a looping animation
+	// whose frames start from related noises (builtin:exemplar sprite
+	// sheets); nil otherwise.
+	Flipbook *flipbookParams `json:"flipbook,omitempty"`
 	// Extra are further recipe entries (frame, variation, hires pass).
 	Extra map[string]string `json:"extra,omitempty"`
+}
+
+// flipbookParams place a generation in a flipbook (see
+// exemplar.FlipbookNoise).
+type flipbookParams struct {
+	Frame  int     `json:"frame"`
+	Frames int     `json:"frames"`
+	Motion float64 `json:"motion"`
 }
 
 // genJob is one generation as a stage runs it.
@@ -125,6 +138,16 @@ func (j *genJob) run(ctx context.Context, r *pipeline.Run) (*image.NRGBA, *image
 		req.InitImage = initImg
 		req.Strength = j.p.Strength
 	}
+	if fb := j.p.Flipbook; fb != nil {
+		info := m.Info()
+		f := max(info.VAEFactor, 1)
+		noise, err := exemplar.FlipbookNoise(uint64(j.p.Seed), info.LatentChannels, j.p.Height/f, j.p.Width/f,
+			exemplar.FlipbookOptions{Frames: fb.Frames, Motion: fb.Motion})
+		if err != nil {
+			return nil, nil, err
+		}
+		req.InitNoise = noise[fb.Frame]
+	}
 	imgs, rep, err := sampler.Generate(ctx, m, req)
 	if err != nil {
 		return nil, nil, fmt.Errorf("generate with model %q: %w", j.model, err)
@@ -174,6 +197,9 @@ func (j *genJob) recipe() *imageops.Recipe {
 	if j.p.Init != "" {
 		rec.Extra["init"] = j.p.Init
 		rec.Extra["strength"] = strconv.FormatFloat(j.p.Strength, 'g', -1, 64)
+	}
+	if fb := j.p.Flipbook; fb != nil {
+		rec.Extra["flipbook"] = fmt.Sprintf("frame %d of %d, motion %s", fb.Frame, fb.Frames, formatFloat(fb.Motion))
 	}
 	if j.p.ModelSeed != nil && *j.p.ModelSeed != j.p.Seed {
 		rec.Extra["model_seed"] = strconv.FormatInt(*j.p.ModelSeed, 10)

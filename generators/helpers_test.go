@@ -224,3 +224,13 @@ func pngBytes(t testing.TB, w, h int) []byte {
 	}
 	return buf.Bytes()
 }
+
+// decodeBytes decodes an image held in memory.
+func (s *session) decodeBytes(data []byte) image.Image {
+	s.t.Helper()
+	img, _, err := image.Decode(bytes.NewReader(data))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return img
+}

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/kiln-dev/kiln/generators"
+	"github.com/kiln-dev/kiln/generators/sampler"
 	"github.com/kiln-dev/kiln/manifests"
 	"github.com/kiln-dev/kiln/models/testmodels"
 	"github.com/kiln-dev/kiln/pipeline"
@@ -334,7 +335,7 @@ func TestTileable(t *testing.T) {
 assets:
   - {id: tiles/floor, kind: tileable, model: sd, prompt: stone floor, seed: 5, steps: 3, size: [64, 48]}
   - {id: tiles/frieze, kind: tileable, model: sd, prompt: frieze, steps: 3, size: [64, 32], tileable: {tile: x}}
-  - {id: tiles/moss, kind: tileable, model: ex, prompt: mossy stone, steps: 4, size: 48}
+  - {id: tiles/moss, kind: tileable, model: ex, prompt: mossy stone, steps: 6, size: 64}
   - {id: tiles/wall, kind: texture, model: sd, prompt: brick wall, steps: 2, size: 64, texture: {tile: xy, maps: [albedo, normal]}}
 `,
 	})
@@ -347,7 +348,7 @@ assets:
 	}{
 		{"tiles/floor:generate", "tiles/floor.png", 64, 48, "xy"},
 		{"tiles/frieze:generate", "tiles/frieze.png", 64, 32, "x"},
-		{"tiles/moss:generate", "tiles/moss.png", 48, 48, "xy"},
+		{"tiles/moss:generate", "tiles/moss.png", 64, 64, "xy"},
 		{"tiles/wall:generate", "tiles/wall.png", 64, 64, "xy"},
 	} {
 		s.size(c.file, c.w, c.h)
@@ -409,7 +410,7 @@ func (c *cancelOnStep) StageStep(id string, done, total int) {
 func TestCancelAndExemplarsAndFromSprite(t *testing.T) {
 	root := project(t, testmodels.Optimum, map[string]string{
 		manifests.ConfigFile: kilnYAML,
-		"art/ref.png":        string(pngBytes(t, 40, 24)),
+		"art/ref.png":        string(pngBytes(t, 64, 48)),
 		"a.kiln.yaml": `version: 1
 assets:
   - {id: ref, kind: image, image: {source: art/ref.png}}
@@ -558,4 +559,95 @@ func BenchmarkNoopBuild1000(b *testing.B) {
 		b.Fatalf("no-op build: %v", rep.Totals)
 	}
 	b.ReportMetric(float64(len(rep.Stages)), "stages")
+}
+
+func TestExemplarFlipbook(t *testing.T) {
+	root := project(t, "", map[string]string{
+		manifests.ConfigFile: kilnYAML,
+		"a.kiln.yaml": `version: 1
+assets:
+  - {id: fx/fire, kind: sprite-sheet, model: ex, prompt: lava, seed: 9, steps: 4, size: 32, sprite: {frames: 4}}
+  - {id: fx/still, kind: sprite-sheet, model: ex, prompt: lava, seed: 9, steps: 4, size: 32, sprite: {frames: 3, consistency: 1}}
+`,
+	})
+	s := newSession(t, root)
+	s.build()
+	var frames [][]byte
+	for i := 0; i < 4; i++ {
+		id := generators.FrameStage("fx/fire", i, 4)
+		if deps := stageDeps(s.stages, id); len(deps) != 0 {
+			t.Errorf("%s depends on %v; flipbook frames are independent", id, deps)
+		}
+		rel := generators.FramePath("fx/fire", i, 4)
+		s.size(rel, 32, 32)
+		rec := s.recipe(rel)
+		if rec.Seed != 9 || rec.Extra["flipbook"] != fmt.Sprintf("frame %d of 4, motion 0.5", i) || rec.Extra["background"] != "keep" {
+			t.Errorf("%s recipe: %+v", rel, rec)
+		}
+		frames = append(frames, nrgba(s.decode(rel)).Pix)
+	}
+	// Neighbouring frames are closer than frames half a loop apart, and
+	// the loop closes (frame 3 is as close to frame 0 as to frame 2).
+	d01, d02, d30 := meanAbsDiff(frames[0], frames[1]), meanAbsDiff(frames[0], frames[2]), meanAbsDiff(frames[3], frames[0])
+	t.Logf("mean |frame difference|: 0-1 %.2f, 0-2 %.2f, 3-0 %.2f", d01, d02, d30)
+	if d01 == 0 || d01 >= d02 || d30 >= d02 {
+		t.Errorf("frame differences 0-1 %.2f, 0-2 %.2f, 3-0 %.2f: want neighbours (and the wrap) closer than opposite frames", d01, d02, d30)
+	}
+	// Consistency 1 is no motion: every frame is the same picture.
+	first := nrgba(s.decode(generators.FramePath("fx/still", 0, 3))).Pix
+	for i := 1; i < 3; i++ {
+		if d := meanAbsDiff(nrgba(s.decode(generators.FramePath("fx/still", i, 3))).Pix, first); d != 0 {
+			t.Errorf("fx/still frame %d differs from frame 0 by %.2f", i, d)
+		}
+	}
+}
+
+func meanAbsDiff(a, b []byte) float64 {
+	s := 0
+	for i := range a {
+		d := int(a[i]) - int(b[i])
+		if d < 0 {
+			d = -d
+		}
+		s += d
+	}
+	return float64(s) / float64(len(a))
+}
+
+// TestInitNoise checks the sampler's InitNoise against the noise it draws
+// itself: the same values give the same image, in txt2img and img2img.
+func TestInitNoise(t *testing.T) {
+	root := project(t, testmodels.Optimum, map[string]string{manifests.ConfigFile: kilnYAML})
+	s := newSession(t, root)
+	ctx := context.Background()
+	m, release, err := s.models.Open(ctx, "sd", generators.OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	noise := make([]float32, 4*4*4)
+	sampler.NewGenerator(11).FillNormal(noise)
+	init := nrgba(s.decodeBytes(pngBytes(t, 32, 32)))
+	for _, img2img := range []bool{false, true} {
+		req := sampler.Request{Prompt: "p", Width: 32, Height: 32, Steps: 3, Seed: 11, UseMean: true}
+		if img2img {
+			req.InitImage, req.Strength = init, 0.7
+		}
+		want, _, err := sampler.Generate(ctx, m, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.InitNoise = noise
+		got, _, err := sampler.Generate(ctx, m, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got[0].Pix) != string(want[0].Pix) {
+			t.Errorf("img2img %v: InitNoise equal to the drawn noise gives another image", img2img)
+		}
+		req.InitNoise = noise[1:]
+		if _, _, err := sampler.Generate(ctx, m, req); err == nil || !strings.Contains(err.Error(), "init noise has 63 values, want 64") {
+			t.Errorf("short init noise: %v", err)
+		}
+	}
 }

@@ -131,7 +131,11 @@ func (pl *planner) sprite(a *manifests.Asset) {
 	}
 	// Rounded so that consistency 0.9 is strength 0.1, not 0.0999….
 	strength := math.Round((1-so.Consistency)*1e9) / 1e9
-	if (n > 1 || fromRef != nil) && !pl.checkStrength(a, "sprite.consistency", "consistency "+formatFloat(so.Consistency), stepsHint("steps", "lower consistency"), strength, gen.Steps, gen.Scheduler) {
+	// builtin:exemplar animates by noise: every frame is made from the
+	// prompt, starting from one of a loop of related noises (a flipbook),
+	// with motion 1 - consistency.
+	flipbook := exemplarModel && fromRef == nil && n > 1
+	if !flipbook && (n > 1 || fromRef != nil) && !pl.checkStrength(a, "sprite.consistency", "consistency "+formatFloat(so.Consistency), stepsHint("steps", "lower consistency"), strength, gen.Steps, gen.Scheduler) {
 		return
 	}
 	frameRefs := make([]OutputRef, n)
@@ -140,7 +144,7 @@ func (pl *planner) sprite(a *manifests.Asset) {
 		fp.Extra = map[string]string{"frame": strconv.Itoa(i), "frames": strconv.Itoa(n)}
 		if len(so.FramePrompts) > 0 {
 			fp.Prompt = joinPrompt(a.Prompt, so.FramePrompts[i])
-		} else if i > 0 {
+		} else if i > 0 && !flipbook {
 			// Frames of one prompt differ only by their noise; each
 			// gets its own seed so they are not all alike.
 			fp.Seed = gen.Seed + int64(i)
@@ -149,6 +153,8 @@ func (pl *planner) sprite(a *manifests.Asset) {
 		var init *OutputRef
 		initWhere := ""
 		switch {
+		case flipbook:
+			fp.Flipbook = &flipbookParams{Frame: i, Frames: n, Motion: strength}
 		case fromRef != nil:
 			init, initWhere = fromRef, fromWhere
 			fp.Init = initName(a.From, a.Pick, pl.p.Asset(a.From))

@@ -44,6 +44,13 @@ type Request struct {
 	// Strength is how far img2img departs from the init image, in
 	// (0, 1]; 0 means 0.8, diffusers' default.
 	Strength float64
+	// InitNoise, when set, is the unit-normal noise the generation starts
+	// from, Count × LatentChannels × (Height/VAEFactor) × (Width/VAEFactor)
+	// values, used instead of the noise drawn from Seed: txt2img scales it
+	// to the first noise level, img2img adds it to the encoded image.
+	// Seed still drives every other draw. Flipbook animations pass noises
+	// that loop from frame to frame.
+	InitNoise []float32
 	// UseMean starts img2img from the VAE posterior's mean instead of a
 	// sample from it (diffusers samples; sampling draws from the
 	// generator before the noise does).
@@ -111,6 +118,10 @@ func Generate(ctx context.Context, m Model, req Request) ([]*image.NRGBA, Report
 
 	gen := NewGenerator(req.Seed)
 	lat := make([]float32, g.count*g.per)
+	if req.InitNoise != nil && len(req.InitNoise) != len(lat) {
+		return fail(fmt.Errorf("init noise has %d values, want %d (%d images of %dx%dx%d latents)",
+			len(req.InitNoise), len(lat), g.count, info.LatentChannels, g.lh, g.lw))
+	}
 	if req.InitImage != nil {
 		t0 = time.Now()
 		err = g.initLatents(ctx, m, req, gen, lat)
@@ -119,7 +130,11 @@ func Generate(ctx context.Context, m Model, req Request) ([]*image.NRGBA, Report
 			return fail(err)
 		}
 	} else {
-		gen.FillNormal(lat)
+		if req.InitNoise != nil {
+			copy(lat, req.InitNoise)
+		} else {
+			gen.FillNormal(lat)
+		}
 		k := float32(g.sch.InitNoiseSigma())
 		for i := range lat {
 			lat[i] *= k
@@ -319,8 +334,11 @@ func (g *generation) initLatents(ctx context.Context, m Model, req Request, gen 
 	for i := 1; i < g.count; i++ {
 		copy(lat[i*g.per:(i+1)*g.per], z)
 	}
-	noise := make([]float32, len(lat))
-	gen.FillNormal(noise)
+	noise := req.InitNoise
+	if noise == nil {
+		noise = make([]float32, len(lat))
+		gen.FillNormal(noise)
+	}
 	g.sch.AddNoise(lat, noise)
 	return nil
 }
