@@ -12,6 +12,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 
 	"github.com/kiln-dev/kiln/generators/sampler"
@@ -243,9 +244,9 @@ func (m *Model) Info() sampler.Info {
 
 // EncodeText returns a placeholder conditioning of one token per prompt.
 // The model chose its exemplars from Options.Prompt when it was made, so
-// the prompts here change nothing (classifier-free guidance has no effect,
-// only doubling the work; generators should not ask for it). A prompt
-// other than that one or "" is reported in a warning.
+// the prompts here change nothing, and classifier-free guidance has no
+// effect (UNet denoises the doubled batch's identical images once). A
+// prompt other than that one or "" is reported in a warning.
 func (m *Model) EncodeText(ctx context.Context, prompts []string) (sampler.Cond, []string, error) {
 	if err := ctx.Err(); err != nil {
 		return sampler.Cond{}, nil, err
@@ -270,9 +271,18 @@ func (m *Model) UNet(ctx context.Context, in sampler.UNetInput) (sampler.Tensor,
 	ab := m.sigmas.alphaBar(in.Timestep)
 	out := sampler.Tensor{Shape: append([]int64(nil), s...), Data: make([]float32, len(in.Latents.Data))}
 	per := int(s[1] * s[2] * s[3])
+rows:
 	for i := 0; i < int(s[0]); i++ {
-		err := m.Denoise(ctx, out.Data[i*per:(i+1)*per], in.Latents.Data[i*per:(i+1)*per], int(s[3]), int(s[2]), ab)
-		if err != nil {
+		x := in.Latents.Data[i*per : (i+1)*per]
+		// Classifier-free guidance sends every image twice (the
+		// conditioning changes nothing here): denoise it once.
+		for j := 0; j < i; j++ {
+			if slices.Equal(x, in.Latents.Data[j*per:(j+1)*per]) {
+				copy(out.Data[i*per:(i+1)*per], out.Data[j*per:(j+1)*per])
+				continue rows
+			}
+		}
+		if err := m.Denoise(ctx, out.Data[i*per:(i+1)*per], x, int(s[3]), int(s[2]), ab); err != nil {
 			return sampler.Tensor{}, err
 		}
 	}

@@ -242,3 +242,35 @@ func TestUserExemplars(t *testing.T) {
 		t.Errorf("output is not made of the exemplar's two colours: %d red, %d blue of %d pixels", red, blue, n)
 	}
 }
+
+// TestGuidanceCostsNothing: under classifier-free guidance the sampler
+// sends each image twice; the result equals the unguided one and the
+// denoiser graph runs once per step.
+func TestGuidanceCostsNothing(t *testing.T) {
+	rt := testRuntime(t)
+	ctx := context.Background()
+	m, err := New(ctx, rt, smallOptions("sand", Tiling{X: true, Y: true}, t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := sampler.Request{Prompt: "sand", Width: 32, Height: 32, Steps: 4, Seed: 8}
+	plain, _, err := sampler.Generate(ctx, m, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := rt.Stats().Runs
+	req.Guidance = 7
+	guided, rep, err := sampler.Generate(ctx, m, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Guided {
+		t.Fatal("the sampler did not guide")
+	}
+	if runs := rt.Stats().Runs - before; runs != 4 {
+		t.Errorf("%d graph runs for 4 guided steps, want 4", runs)
+	}
+	if !bytes.Equal(plain[0].Pix, guided[0].Pix) {
+		t.Error("guidance changed the image")
+	}
+}
