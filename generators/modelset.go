@@ -309,13 +309,17 @@ func exemplarInfo() ModelInfo {
 		Steps: exemplar.DefaultSteps, Guidance: 0, Scheduler: sampler.DefaultScheduler(exemplar.SchedulerConfig())}
 }
 
+// Describe implements ModelSet: a folder model's facts come from its JSON
+// files (read once, and again when its fingerprint changes).
 func (s *modelStore) Describe(name string) (ModelInfo, error) {
 	m, err := s.def(name)
 	if err != nil {
 		return ModelInfo{}, err
 	}
 	if m.Builtin != "" {
-		return exemplarInfo(), nil
+		info := exemplarInfo()
+		info.Name = name
+		return info, nil
 	}
 	e, err := s.entry(m)
 	if err != nil {
@@ -328,6 +332,8 @@ func (s *modelStore) Describe(name string) (ModelInfo, error) {
 	return info, nil
 }
 
+// Fingerprint implements ModelSet. A folder whose fingerprint changed (a
+// new export) is read again and its opened models are dropped.
 func (s *modelStore) Fingerprint(name string) (string, error) {
 	m, err := s.def(name)
 	if err != nil {
@@ -389,6 +395,9 @@ func (s *modelStore) runtime() (*models.Runtime, error) {
 	return rt, nil
 }
 
+// Open implements ModelSet: it creates the runtime on first use, and makes
+// each folder variant (as is, or circular along some axes) and each
+// builtin:exemplar model once.
 func (s *modelStore) Open(ctx context.Context, name string, o OpenOptions) (sampler.Model, func(), error) {
 	m, err := s.def(name)
 	if err != nil {
@@ -511,6 +520,8 @@ func hashImage(h io.Writer, img image.Image) {
 	}
 }
 
+// Close implements ModelSet: it forgets every model and closes the
+// runtime.
 func (s *modelStore) Close() error {
 	s.mu.Lock()
 	s.closed = true

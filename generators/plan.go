@@ -93,6 +93,7 @@ func Plan(p *manifests.Project, env *Env) ([]pipeline.Stage, error) {
 		pl.errs.Sort()
 		return nil, pl.errs
 	}
+	pl.log.Debug("planned the assets", "assets", len(p.Assets), "stages", len(pl.stages), "device", pl.device)
 	return pl.stages, nil
 }
 
@@ -363,8 +364,8 @@ func addDep(s *pipeline.Stage, dep, where string) {
 	}
 }
 
-// runtimeProvider is the provider name used in notes when the model does
-// not say.
+// providerOf is the provider name used in notes; "" (a model that does
+// not say) is the CPU.
 func providerOf(p string) string {
 	if p == "" {
 		return models.ProviderCPU
