@@ -34,6 +34,7 @@ type Error struct {
 	Fix string
 }
 
+// Error formats the rejection as `path "p" <reason>; <fix>`.
 func (e *Error) Error() string {
 	return fmt.Sprintf("path %q %s; %s", e.Path, e.Reason, e.Fix)
 }
