@@ -2,10 +2,16 @@ package generators_test
 
 import (
 	"bytes"
+	"errors"
+	"image"
+	"math"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/kiln-dev/kiln/generators"
+	"github.com/kiln-dev/kiln/generators/imageops"
 )
 
 func TestOutputNames(t *testing.T) {
@@ -57,5 +63,44 @@ func TestDecodeAnimation(t *testing.T) {
 				t.Errorf("error %v, want it to contain %q", err, c.err)
 			}
 		})
+	}
+}
+
+func TestInspect(t *testing.T) {
+	dir := t.TempDir()
+	// Ramps across and down: the jump where an edge meets the opposite
+	// one is about (side - 1) interior steps.
+	ramp := filepath.Join(dir, "ramp.png")
+	if err := os.WriteFile(ramp, pngBytes(t, 32, 16), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	x, y, err := generators.InspectSeams(ramp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(x-31) > 1 || math.Abs(y-15) > 1 {
+		t.Errorf("ramp seams x=%.2f y=%.2f, want about 31 and 15", x, y)
+	}
+	out := filepath.Join(dir, "sub", "tile.png")
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := generators.InspectTile(ramp, out); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, _, err := image.DecodeConfig(f)
+	f.Close()
+	if err != nil || cfg.Width != 64 || cfg.Height != 32 {
+		t.Errorf("tile preview %dx%d (%v), want 64x32", cfg.Width, cfg.Height, err)
+	}
+	if _, err := generators.InspectRecipe(ramp); !errors.Is(err, imageops.ErrNoRecipe) {
+		t.Errorf("recipe of a plain PNG: %v, want ErrNoRecipe", err)
+	}
+	if _, _, err := generators.InspectSeams(filepath.Join(dir, "missing.png")); err == nil {
+		t.Error("seams of a missing file: no error")
 	}
 }
