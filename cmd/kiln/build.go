@@ -69,7 +69,7 @@ func dirArg(args []string) string {
 // openProject loads and plans the project, turning manifest and graph
 // errors into exit code 2.
 func (a *app) openProject(dir string, ro project.RuntimeOverrides) (*project.Project, error) {
-	p, err := project.Open(dir, project.Options{Log: a.logger(), Runtime: ro})
+	p, err := project.Open(dir, project.Options{Log: a.logger(), Runtime: ro, Version: version})
 	if err != nil {
 		return nil, withCode(exitUsage, err)
 	}

@@ -130,6 +130,7 @@ locked; 2 bad usage or invalid manifests; 130 interrupted.`,
 		a.versionCommand(),
 		a.inspectCommand(),
 		a.modelsCommand(),
+		a.watchCommand(),
 	)
 	return root
 }

@@ -30,6 +30,8 @@ type RuntimeOverrides struct {
 type Options struct {
 	Log     *slog.Logger
 	Runtime RuntimeOverrides
+	// Version is kiln's version, written into generated images' recipes.
+	Version string
 	// Models, when set, is reused instead of a new model set, so watch
 	// mode keeps models loaded between rebuilds.
 	Models generators.ModelSet
@@ -63,11 +65,15 @@ func Open(dir string, o Options) (*Project, error) {
 		return nil, err
 	}
 	p := &Project{Root: root, Manifests: m, Models: o.Models, log: log}
+	if u, ok := p.Models.(interface{ Update(*manifests.Config) }); ok {
+		// A model set kept across rebuilds follows edits to kiln.yaml.
+		u.Update(m.Config)
+	}
 	if p.Models == nil {
 		p.Models = generators.NewModelSet(m.Config, root, runtimeOptions(m.Config, o.Runtime, log), log)
 		p.ownModels = true
 	}
-	stages, err := generators.Plan(m, &generators.Env{Models: p.Models, Log: log})
+	stages, err := generators.Plan(m, &generators.Env{Models: p.Models, Version: o.Version, Log: log})
 	if err != nil {
 		p.Close()
 		return nil, err
