@@ -53,7 +53,9 @@ type Options struct {
 	// and writing nothing; Build then returns an error wrapping ErrStale.
 	Check bool
 	// Only limits the build to these assets (or stage IDs) and what they
-	// depend on. Empty builds everything.
+	// depend on. Empty builds everything. Pass the whole project's stages
+	// to Build and select with Only: stages missing from the list count
+	// as removed from the project (their outputs become orphans).
 	Only []string
 	// Log receives diagnostics. Default: discarded.
 	Log *slog.Logger

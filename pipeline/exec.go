@@ -351,7 +351,9 @@ func (b *builder) build(ctx context.Context, n *node, held *chan struct{}) {
 	}
 	outs, notes, err := b.execute(ctx, n, held)
 	if err != nil {
-		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		if ctx.Err() != nil {
+			// A stage failing while the build is cancelled most likely
+			// failed because of it.
 			n.fail(StatusInterrupted, err)
 		} else {
 			n.fail(StatusFailed, err)
