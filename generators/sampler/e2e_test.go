@@ -2,7 +2,6 @@ package sampler_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"image"
 	"os"
@@ -83,7 +82,6 @@ func diffuser(t testing.TB, fl testmodels.Flavour) *models.Diffuser {
 	if err := testmodels.Write(dir, fl, testmodels.Options{}); err != nil {
 		t.Fatal(err)
 	}
-	fixVAEConfig(t, dir)
 	f, err := models.OpenFolder(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -94,34 +92,6 @@ func diffuser(t testing.TB, fl testmodels.Flavour) *models.Diffuser {
 		t.Fatal(err)
 	}
 	return d
-}
-
-// fixVAEConfig makes a generated VAE config whose block_out_channels has
-// three entries (a VAE factor of 4 by diffusers' rule) say what the graphs
-// do (a factor of 8). It does nothing once the generator writes consistent
-// configs.
-func fixVAEConfig(t testing.TB, dir string) {
-	t.Helper()
-	for _, c := range []string{"vae_decoder", "vae_encoder"} {
-		p := filepath.Join(dir, c, "config.json")
-		data, err := os.ReadFile(p)
-		if err != nil {
-			continue
-		}
-		var cfg map[string]any
-		if json.Unmarshal(data, &cfg) != nil {
-			continue
-		}
-		boc, ok := cfg["block_out_channels"].([]any)
-		if !ok || len(boc) != 3 {
-			continue
-		}
-		cfg["block_out_channels"] = append(boc, boc[len(boc)-1])
-		data, _ = json.Marshal(cfg)
-		if err := os.WriteFile(p, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
 }
 
 func samePixels(a, b *image.NRGBA) bool {
