@@ -598,16 +598,19 @@ func (b *builder) orphans() []string {
 // finish makes everything written durable, then saves the build state if
 // it changed and removes the unfinished-build marker.
 func (b *builder) finish() error {
-	if b.wrote {
+	changed := b.stateChanged()
+	if b.wrote || changed {
 		// One flush of each file system instead of one per file; the
-		// state that vouches for the files is written only after it.
+		// state that vouches for the files is written only after it
+		// (files it newly vouches for may have been written by an
+		// earlier build that was killed before its flush).
 		for _, dir := range []string{b.o.CacheDir, b.o.OutDir} {
 			if err := atomicfile.SyncFS(dir); err != nil && !isNotExist(err) {
 				return err
 			}
 		}
 	}
-	if b.stateChanged() {
+	if changed {
 		if err := b.newState().save(b.o.CacheDir); err != nil {
 			return err
 		}
