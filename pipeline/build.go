@@ -365,6 +365,9 @@ func (b *builder) recover() error {
 		for _, p := range s.Publish {
 			dirs[filepath.Join(b.o.OutDir, filepath.FromSlash(path.Dir(path.Clean(p))))] = true
 		}
+		if s.PublishDir != "" {
+			dirs[filepath.Join(b.o.OutDir, filepath.FromSlash(path.Clean(s.PublishDir)))] = true
+		}
 	}
 	for d := range dirs {
 		removed, err := atomicfile.CleanTemps(d)
@@ -584,8 +587,9 @@ func (b *builder) report(started time.Time) *Report {
 // publishes any more and that still exist.
 func (b *builder) orphans() []string {
 	var out []string
+	dynamic := b.dynamicOutputs()
 	for _, p := range sortedKeys(b.old.Outputs) {
-		if b.dag.published[p] != nil {
+		if b.dag.published[p] != nil || dynamic.has(p) {
 			continue
 		}
 		if _, err := os.Lstat(filepath.Join(b.o.OutDir, filepath.FromSlash(p))); err == nil {
@@ -706,8 +710,9 @@ func (b *builder) newState() *buildState {
 		}
 	}
 
+	dynamic := b.dynamicOutputs()
 	for p, rec := range b.old.Outputs {
-		if b.dag.published[p] == nil {
+		if b.dag.published[p] == nil && !dynamic.has(p) {
 			// An orphan: keep tracking it while it exists, so clean
 			// can remove it.
 			if _, err := os.Lstat(filepath.Join(b.o.OutDir, filepath.FromSlash(p))); err != nil {
@@ -746,4 +751,47 @@ func joinNames(names []string) string {
 		return "none"
 	}
 	return strings.Join(names, ", ")
+}
+
+// dynamicSet holds the paths PublishDir stages publish now.
+type dynamicSet struct {
+	paths map[string]bool
+	// open are the folders of PublishDir stages whose outputs are not
+	// known in this build (not selected, or failed): everything inside
+	// them counts as published, so nothing of theirs becomes an orphan.
+	open []string
+}
+
+func (d dynamicSet) has(p string) bool {
+	if d.paths[p] {
+		return true
+	}
+	for _, dir := range d.open {
+		if strings.HasPrefix(p, dir+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// dynamicOutputs collects what PublishDir stages publish in this build.
+func (b *builder) dynamicOutputs() dynamicSet {
+	d := dynamicSet{paths: map[string]bool{}}
+	for _, n := range b.nodes {
+		dir := n.st.PublishDir
+		if dir == "" {
+			continue
+		}
+		n.mu.Lock()
+		outs, known := n.outputs, n.known
+		n.mu.Unlock()
+		if !known {
+			d.open = append(d.open, path.Clean(dir))
+			continue
+		}
+		for _, pub := range publishedPaths(n.st, outs) {
+			d.paths[pub.rel] = true
+		}
+	}
+	return d
 }

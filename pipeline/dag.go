@@ -179,6 +179,45 @@ func checkPublish(stages []*Stage) (map[string]*Stage, []Problem) {
 			owner[clean] = s
 		}
 	}
+	// Folders owned by a PublishDir stage: nothing else may publish inside.
+	dirs := map[string]*Stage{}
+	for _, s := range stages {
+		if s.PublishDir == "" {
+			continue
+		}
+		if err := safepath.Validate(s.PublishDir); err != nil {
+			problems = append(problems, Problem{Where: s.Where,
+				Message: fmt.Sprintf("stage %q output folder: %v", s.ID, err)})
+			continue
+		}
+		d := path.Clean(s.PublishDir)
+		if o, dup := dirs[d]; dup {
+			problems = append(problems, Problem{Where: s.Where,
+				Message: fmt.Sprintf("stages %q and %q both publish into folder %q; give them different output paths", o.ID, s.ID, d)})
+			continue
+		}
+		dirs[d] = s
+	}
+	for _, d := range sortedKeys(dirs) {
+		for p := d; p != "."; p = path.Dir(p) {
+			if o, ok := owner[p]; ok {
+				problems = append(problems, Problem{Where: o.Where,
+					Message: fmt.Sprintf("stage %q publishes %q where stage %q publishes its folder %q; give them different output paths", o.ID, p, dirs[d].ID, d)})
+			}
+			if o, ok := dirs[p]; ok && p != d {
+				problems = append(problems, Problem{Where: dirs[d].Where,
+					Message: fmt.Sprintf("stage %q publishes into folder %q inside folder %q of stage %q; give them different output paths", dirs[d].ID, d, p, o.ID)})
+			}
+		}
+	}
+	for _, p := range sortedKeys(owner) {
+		for dir := path.Dir(p); dir != "."; dir = path.Dir(dir) {
+			if o, ok := dirs[dir]; ok && o != owner[p] {
+				problems = append(problems, Problem{Where: owner[p].Where,
+					Message: fmt.Sprintf("stage %q publishes %q inside folder %q, which stage %q publishes into; give them different output paths", owner[p].ID, p, dir, o.ID)})
+			}
+		}
+	}
 	var nested []string
 	for p := range owner {
 		for dir := path.Dir(p); dir != "."; dir = path.Dir(dir) {

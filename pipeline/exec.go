@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"maps"
 	"os"
+	"path"
 	"path/filepath"
 	"runtime/debug"
 	"strings"
@@ -266,8 +267,8 @@ func (b *builder) inspect(n *node) {
 		reasons = append(b.explain(n), "result for the new inputs found in the cache")
 	}
 	stale := false
-	for _, name := range publishNames(n.st) {
-		rel := cleanRel(n.st.Publish[name])
+	for _, pub := range publishedPaths(n.st, outs) {
+		name, rel := pub.name, pub.rel
 		ref, have := outs.get(name)
 		if !have {
 			reasons = append(reasons, fmt.Sprintf("cached result has no output %q", name))
@@ -533,10 +534,13 @@ func (o *outFile) Close() error {
 	return nil
 }
 
-// checkOutputName accepts plain file names.
+// checkOutputName accepts plain file names and slash-separated paths of
+// them.
 func checkOutputName(name string) error {
-	if name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\\\x00") || strings.HasPrefix(name, ".") {
-		return fmt.Errorf("output name %q is not allowed; use a plain file name such as \"albedo.png\"", name)
+	for _, elem := range strings.Split(name, "/") {
+		if elem == "" || elem == "." || elem == ".." || strings.ContainsAny(elem, "\\\x00") || strings.HasPrefix(elem, ".") {
+			return fmt.Errorf("output name %q is not allowed; use a plain file name such as \"albedo.png\" (or plain names joined by /)", name)
+		}
 	}
 	return nil
 }
@@ -574,7 +578,12 @@ func (b *builder) runStage(ctx context.Context, n *node, inputs map[string]map[s
 		if _, dup := created[name]; dup {
 			return nil, fmt.Errorf("output %q created twice", name)
 		}
-		p := filepath.Join(tmp, name)
+		p := filepath.Join(tmp, filepath.FromSlash(name))
+		if strings.Contains(name, "/") {
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				return nil, fmt.Errorf("create output %s: %w", name, err)
+			}
+		}
 		f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 		if err != nil {
 			return nil, fmt.Errorf("create output %s: %w", name, err)
@@ -729,6 +738,8 @@ func (b *builder) outputReports(n *node, outs outputSet) []OutputReport {
 		list[i] = OutputReport{Name: o.Name, SHA256: o.SHA256.String(), Size: o.Size}
 		if p, ok := n.st.Publish[o.Name]; ok {
 			list[i].Path = cleanRel(p)
+		} else if n.st.PublishDir != "" {
+			list[i].Path = path.Join(n.st.PublishDir, o.Name)
 		}
 	}
 	return list

@@ -388,7 +388,7 @@ func TestBadStageOutputs(t *testing.T) {
 		want string
 	}{
 		{"bad output name", func(ctx context.Context, r *Run) error { return r.WriteFile("../x", nil) }, nil,
-			`output name "../x" is not allowed; use a plain file name such as "albedo.png"`},
+			`output name "../x" is not allowed; use a plain file name such as "albedo.png" (or plain names joined by /)`},
 		{"published output not created", func(ctx context.Context, r *Run) error { return r.WriteFile("a", nil) }, map[string]string{"b": "b.png"},
 			"stage did not create outputs b that it publishes (it created: a); this is a bug in the test.bad stage"},
 		{"output left open", func(ctx context.Context, r *Run) error { _, err := r.Create("a"); return err }, nil,

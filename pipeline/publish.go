@@ -23,8 +23,8 @@ func cleanRel(p string) string { return path.Clean(p) }
 // damaged blob gives an error wrapping errCorrupt.
 func (b *builder) publish(ctx context.Context, n *node, outs outputSet) ([]string, error) {
 	var restored []string
-	for _, name := range publishNames(n.st) {
-		rel := cleanRel(n.st.Publish[name])
+	for _, pub := range publishedPaths(n.st, outs) {
+		name, rel := pub.name, pub.rel
 		ref, ok := outs.get(name)
 		if !ok {
 			return restored, fmt.Errorf("stage has no output %q to publish at %s (it has: %s); this is a bug in the %s stage", name, rel, joinNames(outs.names()), n.st.Kind)
@@ -155,4 +155,27 @@ func (b *builder) writeOutput(ctx context.Context, n *node, rel, name string, re
 		b.mu.Unlock()
 	}
 	return nil
+}
+
+// published is one output and the path it is published at.
+type published struct{ name, rel string }
+
+// publishedPaths lists where n's outputs are published: the names Publish
+// lists (whether or not outs has them, so a missing one is noticed), then,
+// with PublishDir, every other output in outs under that folder.
+func publishedPaths(st *Stage, outs outputSet) []published {
+	names := publishNames(st)
+	list := make([]published, 0, len(names))
+	for _, name := range names {
+		list = append(list, published{name, cleanRel(st.Publish[name])})
+	}
+	if st.PublishDir == "" {
+		return list
+	}
+	for _, o := range outs {
+		if _, ok := st.Publish[o.Name]; !ok {
+			list = append(list, published{o.Name, path.Join(st.PublishDir, o.Name)})
+		}
+	}
+	return list
 }

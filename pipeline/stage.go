@@ -63,6 +63,11 @@ type Stage struct {
 	// materialised (atomically) at that path. Outputs not listed stay in
 	// the cache, for other stages to read.
 	Publish map[string]string
+	// PublishDir, when set, publishes every output that Publish does not
+	// name at PublishDir/<output name>, for stages whose outputs are known
+	// only when they run (an atlas's pages). The folder belongs to the
+	// stage: no other stage may publish inside it.
+	PublishDir string
 	// Run produces the outputs. It must honour ctx cancellation and must
 	// write only through r.
 	Run func(ctx context.Context, r *Run) error
@@ -101,7 +106,9 @@ func NewRun(root string, log *slog.Logger,
 func (r *Run) Input(dep, name string) (string, error) { return r.input(dep, name) }
 
 // Create opens a new output file called name. The output becomes part of
-// the stage's result only if Run returns nil.
+// the stage's result only if Run returns nil. A name is a plain file name
+// or a slash-separated path of plain names ("godot/hero.tres"), which
+// PublishDir publishes as sub-folders.
 func (r *Run) Create(name string) (io.WriteCloser, error) { return r.create(name) }
 
 // WriteFile writes a whole output file called name.
