@@ -8,6 +8,7 @@ import (
 	"image/draw"
 	_ "image/jpeg" // kind: image accepts JPEG sources.
 	"image/png"
+	"io"
 	"os"
 	"path/filepath"
 
@@ -65,7 +66,12 @@ func DecodeImage(path string, maxSize int) (*image.NRGBA, error) {
 		return nil, fmt.Errorf("open image: %w (check the path; it is relative to the project root)", err)
 	}
 	defer f.Close()
-	cfg, format, err := image.DecodeConfig(f)
+	return decodeImage(f, path, maxSize)
+}
+
+// decodeImage is DecodeImage on an open stream; path names it in errors.
+func decodeImage(r io.ReadSeeker, path string, maxSize int) (*image.NRGBA, error) {
+	cfg, format, err := image.DecodeConfig(r)
 	if err != nil {
 		return nil, fmt.Errorf("read image %s: %w (kiln reads PNG and JPEG files)", path, err)
 	}
@@ -75,10 +81,10 @@ func DecodeImage(path string, maxSize int) (*image.NRGBA, error) {
 	if cfg.Width > maxSize || cfg.Height > maxSize {
 		return nil, fmt.Errorf("image %s is %dx%d, larger than the limit %d; shrink it or raise limits.max_image_size in kiln.yaml", path, cfg.Width, cfg.Height, maxSize)
 	}
-	if _, err := f.Seek(0, 0); err != nil {
+	if _, err := r.Seek(0, io.SeekStart); err != nil {
 		return nil, fmt.Errorf("read image %s: %w", path, err)
 	}
-	img, _, err := image.Decode(f)
+	img, _, err := image.Decode(r)
 	if err != nil {
 		return nil, fmt.Errorf("decode %s image %s: %w", format, path, err)
 	}
