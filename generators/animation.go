@@ -7,7 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path"
+
+	"github.com/kiln-dev/kiln/internal/safepath"
 )
 
 // AnimationVersion is the version of the Animation format this kiln
@@ -127,8 +128,8 @@ func (a *Animation) check() error {
 			return fmt.Errorf("frame %d: name %q is empty or repeated", i, f.Name)
 		}
 		seen[f.Name] = true
-		if f.File == "" || path.IsAbs(f.File) {
-			return fmt.Errorf("frame %d: file %q: want a relative path", i, f.File)
+		if safepath.Validate(f.File) != nil {
+			return fmt.Errorf("frame %d: file %q: want a relative path inside the metadata file's folder (no \"..\", no drive letter or backslash)", i, f.File)
 		}
 		if f.X < 0 || f.Y < 0 || f.X+a.FrameWidth > a.Sheet.Width || f.Y+a.FrameHeight > a.Sheet.Height {
 			return fmt.Errorf("frame %d at (%d, %d) lies outside the %dx%d sheet", i, f.X, f.Y, a.Sheet.Width, a.Sheet.Height)
