@@ -156,7 +156,7 @@ func materialStage(p *manifests.Project, m *manifests.Material) (pipeline.Stage,
 		return g
 	}
 	// Predict the files of the .gltf so they can be published.
-	if contains(formats, "gltf") {
+	if containsString(formats, "gltf") {
 		files, err := gltf.EncodeGLTF(name, mat(placeholders(slots), false), placeholderFS(slots))
 		if err != nil {
 			return pipeline.Stage{}, manifests.ErrorList{{Pos: m.Pos, Field: "material", Msg: err.Error()}}
@@ -165,7 +165,7 @@ func materialStage(p *manifests.Project, m *manifests.Material) (pipeline.Stage,
 			publish[f.Name] = path.Join(dir, f.Name)
 		}
 	}
-	if contains(formats, "glb") {
+	if containsString(formats, "glb") {
 		publish[name+".glb"] = path.Join(dir, name+".glb")
 	}
 
@@ -196,7 +196,7 @@ func materialStage(p *manifests.Project, m *manifests.Material) (pipeline.Stage,
 					fsys[s.file] = &fstest.MapFile{Data: data}
 				}
 			}
-			if contains(formats, "gltf") {
+			if containsString(formats, "gltf") {
 				files, err := gltf.EncodeGLTF(name, mat(inputs, false), fsys)
 				if err != nil {
 					return fmt.Errorf("material %s: %w", m.ID, err)
@@ -207,7 +207,7 @@ func materialStage(p *manifests.Project, m *manifests.Material) (pipeline.Stage,
 					}
 				}
 			}
-			if contains(formats, "glb") {
+			if containsString(formats, "glb") {
 				data, err := gltf.EncodeGLB(mat(inputs, true), nil)
 				if err != nil {
 					return fmt.Errorf("material %s: %w", m.ID, err)
@@ -294,7 +294,7 @@ func assetTiles(a *manifests.Asset) bool {
 	return false
 }
 
-func contains(list []string, s string) bool {
+func containsString(list []string, s string) bool {
 	for _, v := range list {
 		if v == s {
 			return true

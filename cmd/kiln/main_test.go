@@ -320,3 +320,47 @@ func equal(a, b []string) bool {
 	}
 	return true
 }
+
+func TestAtlasExport(t *testing.T) {
+	dir := imageProject(t)
+	writeFiles(t, dir, map[string]string{"atlas.kiln.yaml": `version: 1
+atlases:
+  - id: ui/sheet
+    include: ["props/*"]
+    padding: 2
+    formats: [json-hash, json-array, phaser-multiatlas, godot, libgdx]
+`})
+	rep, r := buildJSON(t, dir)
+	if r.code != 0 {
+		t.Fatalf("build exit %d: %s", r.code, r.stderr)
+	}
+	if got := statuses(rep)["ui/sheet:atlas"]; got != "built" {
+		t.Fatalf("atlas stage %q, want built", got)
+	}
+	for _, f := range []string{"sheet.png", "sheet.json", "sheet.atlas", "sheet/props/a.tres"} {
+		if _, err := os.Stat(filepath.Join(dir, "out/ui/sheet", f)); err != nil {
+			t.Errorf("atlas output missing: %v", err)
+		}
+	}
+	var hash struct {
+		Frames map[string]struct{ Frame struct{ X, Y, W, H int } }
+		Meta   struct{ Image string }
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "out/ui/sheet/sheet.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &hash); err != nil {
+		t.Fatal(err)
+	}
+	if len(hash.Frames) != 3 || hash.Meta.Image != "sheet.png" || hash.Frames["props/a"].Frame.W != 8 {
+		t.Fatalf("sheet.json: %d frames, image %q, props/a %+v", len(hash.Frames), hash.Meta.Image, hash.Frames["props/a"])
+	}
+	// Editing one sprite re-packs the atlas; nothing else outside that
+	// asset runs.
+	writeFiles(t, dir, map[string]string{"art/c.png": string(testproject.PNG(33))})
+	rep, _ = buildJSON(t, dir)
+	if got, want := built(rep), []string{"props/c:source", "ui/sheet:atlas"}; !equal(got, want) {
+		t.Fatalf("after editing art/c.png built %v, want %v", got, want)
+	}
+}
