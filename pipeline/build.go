@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/kiln-dev/kiln/internal/atomicfile"
+	"github.com/kiln-dev/kiln/internal/safepath"
 )
 
 // Options configure a build.
@@ -97,6 +98,11 @@ func (o Options) resolved() (Options, error) {
 	if o.OutDir == o.CacheDir {
 		return o, fmt.Errorf("output folder and cache folder are both %s; give them different folders", o.OutDir)
 	}
+	for _, f := range []struct{ what, dir string }{{"output folder", o.OutDir}, {"cache folder", o.CacheDir}} {
+		if err := contained(root, f.dir); err != nil {
+			return o, fmt.Errorf("%s: %w", f.what, err)
+		}
+	}
 	if o.Jobs <= 0 {
 		o.Jobs = runtime.NumCPU()
 	}
@@ -107,6 +113,20 @@ func (o Options) resolved() (Options, error) {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
 	return o, nil
+}
+
+// contained checks that a folder inside the project (by its spelling) does
+// not lead out of it through a symlink: kiln writes there, and clean and
+// the cache's housekeeping delete there, so a link to elsewhere could make
+// it overwrite or remove files outside the project. A folder a caller
+// placed outside the project on purpose is the caller's business.
+func contained(root, dir string) error {
+	rel, err := filepath.Rel(root, dir)
+	if err != nil || rel == "." || !safepath.Within(root, dir) {
+		return nil
+	}
+	_, err = safepath.Join(root, filepath.ToSlash(rel))
+	return err
 }
 
 func (o Options) mode() string {
