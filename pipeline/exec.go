@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"io/fs"
 	"log/slog"
 	"maps"
 	"os"
@@ -180,6 +181,10 @@ func (b *builder) hashSource(rel string) (digest, statRecord, error) {
 	if fi.IsDir() {
 		return digest{}, statRecord{}, fmt.Errorf("source file %s is a folder; name a file", rel)
 	}
+	if !fi.Mode().IsRegular() {
+		// Reading a named pipe or a device would block or never end.
+		return digest{}, statRecord{}, fmt.Errorf("source file %s is not a regular file (%s); name a file", rel, fileType(fi.Mode()))
+	}
 	if old, ok := b.old.Files[rel]; ok && !old.SHA256.IsZero() && old.unchanged(cur) {
 		return old.SHA256, old, nil
 	}
@@ -196,6 +201,19 @@ func (b *builder) hashSource(rel string) (digest, statRecord, error) {
 		rec.Size = -1 // changed while we read it: hash again next time
 	}
 	return sha, rec, nil
+}
+
+// fileType names a non-regular file's type for messages.
+func fileType(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	}
+	return "mode " + m.Type().String()
 }
 
 // lookup finds n's key in the cache: from the build state when the key is
