@@ -15,6 +15,7 @@ import (
 	"sync"
 
 	"github.com/kiln-dev/kiln/generators/sampler"
+	"github.com/kiln-dev/kiln/internal/safepath"
 	"github.com/kiln-dev/kiln/manifests"
 	"github.com/kiln-dev/kiln/models"
 	"github.com/kiln-dev/kiln/models/exemplar"
@@ -244,6 +245,13 @@ func (s *modelStore) entry(m *manifests.Model) (*folderEntry, error) {
 
 // open (re)reads the folder. e.mu is held.
 func (e *folderEntry) open(s *modelStore, m *manifests.Model) error {
+	if !filepath.IsAbs(m.Path) {
+		// kiln.yaml names model folders inside the project; a symlink
+		// there must not lead kiln to load graphs from elsewhere.
+		if _, err := safepath.Join(s.root, m.Path); err != nil {
+			return fmt.Errorf("model %q: %w", m.Name, err)
+		}
+	}
 	f, err := models.OpenFolder(e.dir)
 	if err != nil {
 		return fmt.Errorf("model %q: %w", m.Name, err)
