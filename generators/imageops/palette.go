@@ -30,11 +30,37 @@ func LoadPalette(path string) (Palette, error) {
 	default:
 		return nil, fmt.Errorf("palette %s: unknown format; use a GIMP .gpl file or a .hex file with one RRGGBB per line", path)
 	}
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("read palette: %w", err)
 	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.Size() > MaxPaletteBytes {
+		return nil, fmt.Errorf("palette %s is %d bytes, more than %d; a palette file lists at most %d colours", path, st.Size(), MaxPaletteBytes, MaxPaletteColors)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, MaxPaletteBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("read palette: %w", err)
+	}
+	if len(data) > MaxPaletteBytes {
+		return nil, fmt.Errorf("palette %s is more than %d bytes; a palette file lists at most %d colours", path, MaxPaletteBytes, MaxPaletteColors)
+	}
 	return parse(bytes.NewReader(data), path)
+}
+
+// Palette files are small; these bounds keep a wrong or hostile file from
+// exhausting memory, or making quantisation (which compares every pixel
+// with every colour) take hours.
+const (
+	// MaxPaletteBytes is the largest palette file LoadPalette reads.
+	MaxPaletteBytes = 1 << 20
+	// MaxPaletteColors is the most colours a palette may have.
+	MaxPaletteColors = 4096
+)
+
+// tooManyColors is the error of a palette over MaxPaletteColors.
+func tooManyColors(name string, n int) error {
+	return fmt.Errorf("%s:%d: palette has more than %d colours, the most kiln accepts; reduce it", name, n, MaxPaletteColors)
 }
 
 // paletteLines calls fn with each line of r (1-based number, text without
@@ -90,6 +116,9 @@ func ParseGPL(r io.Reader, name string) (Palette, error) {
 			}
 			v[i] = uint8(x)
 		}
+		if len(pal) == MaxPaletteColors {
+			return tooManyColors(name, n)
+		}
 		pal = append(pal, color.NRGBA{v[0], v[1], v[2], 255})
 		return nil
 	})
@@ -115,6 +144,9 @@ func ParseHex(r io.Reader, name string) (Palette, error) {
 		c, err := ParseColor(t)
 		if err != nil {
 			return fmt.Errorf("%s:%d: bad colour %q: want 6 hex digits RRGGBB", name, n, t)
+		}
+		if len(pal) == MaxPaletteColors {
+			return tooManyColors(name, n)
 		}
 		pal = append(pal, c)
 		return nil
