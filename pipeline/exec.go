@@ -173,6 +173,11 @@ func (b *builder) hashSource(rel string) (digest, statRecord, error) {
 	now := time.Now()
 	fi, cur, err := statFile(abs, true)
 	if err != nil {
+		if _, jerr := safepath.Join(b.o.Root, rel); jerr != nil {
+			// A dangling link, or one into a folder that lacks the
+			// file: the link is the problem, whatever lies beyond it.
+			return digest{}, statRecord{}, fmt.Errorf("source file: %w", jerr)
+		}
 		if isNotExist(err) {
 			return digest{}, statRecord{}, fmt.Errorf("source file %s not found (looked for %s); add the file or fix the path in the manifest", rel, abs)
 		}
