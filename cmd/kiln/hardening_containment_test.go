@@ -29,10 +29,10 @@ func TestContainment(t *testing.T) {
 			"    sprite: {frames: 2, background: keep, pixel_art: {factor: 2, palette: " + palette + "}}\n"
 	}
 	// config writes kiln.yaml with head before the models block and more
-		// models after the built-in one.
-		config := func(head, more string) string {
-			return "version: 1\n" + head + "models:\n  ex: builtin:exemplar\n" + more
-		}
+	// models after the built-in one.
+	config := func(head, more string) string {
+		return "version: 1\n" + head + "models:\n  ex: builtin:exemplar\n" + more
+	}
 	tests := []struct {
 		name   string
 		config string // kiln.yaml; imageConfig when empty
