@@ -126,4 +126,3 @@ func containsAll(s string, subs ...string) bool {
 	}
 	return true
 }
-
