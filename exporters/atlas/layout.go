@@ -154,11 +154,9 @@ func packRects(ctx context.Context, sizes []image.Point, s Settings, names []str
 		}
 		w := int64(p.X) + 2*int64(g.extrude) + int64(g.padding)
 		h := int64(p.Y) + 2*int64(g.extrude) + int64(g.padding)
-		fits := w <= int64(g.binMax) && h <= int64(g.binMax)
-		if !fits && s.Rotation {
-			fits = h <= int64(g.binMax) && w <= int64(g.binMax)
-		}
-		if !fits || g.binMax <= 0 {
+		// Pages are limited to the same size both ways, so turning a
+		// sprite never makes it fit.
+		if w > int64(g.binMax) || h > int64(g.binMax) || g.binMax <= 0 {
 			e := &TooLargeError{Index: i, W: p.X, H: p.Y,
 				Need:    int(max(w, h) - int64(g.padding) + 2*int64(g.border)),
 				MaxSize: int(g.maxSize)}

@@ -9,10 +9,11 @@
 // (free-tex-packer-core's "padding p" means 2p between sprites and p at the
 // edge, so it is given p = border = padding / 2). Rotation, trimming and
 // duplicate detection are off. Occupancy is the summed sprite area divided
-// by the summed page area. Time is the median of at least 5 runs (and
-// 300 ms) after at least 5 warm-up runs (and 200 ms), in milliseconds; a
-// configuration whose first run is slower than a second is timed by that
-// run alone.
+// by the summed page area. Wall time (ms) is the median of at least 5 runs
+// (and 300 ms) after at least 5 warm-up runs (and 200 ms); CPU time (cpuMs)
+// is the process's user+system time over the measured runs divided by their
+// number. A configuration whose first run is slower than a second is timed
+// by that run alone.
 //
 // Each configuration runs in its own worker thread, which is stopped after
 // TIMEOUT_SECONDS (default 120): free-tex-packer-core's global contact point
@@ -34,20 +35,24 @@ function timeIt(fn) {
   let result;
   const warm = performance.now();
   for (let i = 0; i < 5 || performance.now() - warm < 200; i++) {
+    const c0 = process.cpuUsage();
     const t0 = performance.now();
     result = fn();
     if (i === 0 && performance.now() - t0 > 1000) {
-      return { result, ms: performance.now() - t0, runs: 1 };
+      const c = process.cpuUsage(c0);
+      return { result, ms: performance.now() - t0, cpuMs: (c.user + c.system) / 1000, runs: 1 };
     }
   }
   const times = [];
+  const c0 = process.cpuUsage();
   const start = performance.now();
   while (times.length < 50 && (times.length < 5 || performance.now() - start < 300)) {
     const t1 = performance.now();
     result = fn();
     times.push(performance.now() - t1);
   }
-  return { result, ms: median(times), runs: times.length };
+  const c = process.cpuUsage(c0);
+  return { result, ms: median(times), cpuMs: (c.user + c.system) / 1000 / times.length, runs: times.length };
 }
 
 function runMaxRectsPacker(set, opts) {
@@ -119,8 +124,8 @@ function configurations() {
 function workerMain() {
   const { set, config } = workerData;
   const run = config.packer === 'maxrects-packer' ? runMaxRectsPacker : runFreeTexPacker;
-  const { result, ms, runs } = timeIt(() => run(set, config.options));
-  parentPort.postMessage({ result, ms, runs });
+  const { result, ms, cpuMs, runs } = timeIt(() => run(set, config.options));
+  parentPort.postMessage({ result, ms, cpuMs, runs });
 }
 
 function runInWorker(set, config, timeoutMs) {
@@ -152,7 +157,7 @@ async function main() {
         const ok = m.result.placed === set.sizes.length && !m.result.oversized;
         Object.assign(r, {
           ok, occupancy: ok ? area / m.result.pageArea : 0, pages: m.result.pages,
-          ms: m.ms, runs: m.runs, note: ok ? '' : 'not every sprite was placed',
+          ms: m.ms, cpuMs: m.cpuMs, runs: m.runs, note: ok ? '' : 'not every sprite was placed',
         });
       }
       process.stderr.write(`${r.set} ${r.packer} ${JSON.stringify(r.options)} ` +
