@@ -430,6 +430,12 @@ func (s *Server) serveOut(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
+	// Opening a named pipe would block until something writes to it:
+	// look before opening, and check again what was opened.
+	if fi, err := os.Stat(p); err != nil || !fi.Mode().IsRegular() {
+		http.NotFound(w, r)
+		return
+	}
 	f, err := os.Open(p)
 	if err != nil {
 		http.NotFound(w, r)
