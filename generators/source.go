@@ -42,11 +42,13 @@ func SourceStage(id, src, where string, maxSize int) pipeline.Stage {
 		Run: func(ctx context.Context, r *pipeline.Run) error {
 			path, err := safepath.Join(r.Root, filepath.FromSlash(src))
 			if err != nil {
-				return fmt.Errorf("%s: source %q: %w", where, src, err)
+				return fmt.Errorf("source %q: %w", src, err)
 			}
+			// The pipeline puts the stage's manifest position (where) in
+			// front of the error.
 			img, err := DecodeImage(path, maxSize)
 			if err != nil {
-				return fmt.Errorf("%s: %w", where, err)
+				return err
 			}
 			var buf bytes.Buffer
 			if err := png.Encode(&buf, img); err != nil {
