@@ -190,7 +190,10 @@ func parseYAML(file string, data []byte) (root *yaml.Node, e *Error) {
 func yamlError(file string, data []byte, err error) *Error {
 	msg := err.Error()
 	if strings.Contains(msg, "exceeded max depth") {
-		return &Error{Pos: Pos{File: file}, Msg: fmt.Sprintf("YAML nesting is deeper than %d levels", MaxDepth), Hint: "flatten the structure"}
+		// The YAML library gives no position; find the bracket that
+		// went too deep.
+		line, col := flowDepthPos(data, MaxDepth)
+		return &Error{Pos: Pos{File: file, Line: line, Col: col}, Msg: fmt.Sprintf("YAML nesting is deeper than %d levels", MaxDepth), Hint: "flatten the structure"}
 	}
 	if m := yamlLine.FindStringSubmatch(msg); m != nil {
 		line, _ := strconv.Atoi(m[1])
@@ -204,6 +207,50 @@ func yamlError(file string, data []byte, err error) *Error {
 		return e
 	}
 	return &Error{Pos: Pos{File: file}, Msg: "invalid YAML: " + strings.TrimPrefix(msg, "yaml: ")}
+}
+
+// flowDepthPos returns the line and column (1-based, in characters) of
+// the first "[" or "{" nested more than max deep in data, skipping quoted
+// strings and comments, or 0, 0 when there is none. It only locates an
+// error the YAML parser already found (a parser limit that comes without
+// a position), so an approximate reading of YAML is enough.
+func flowDepthPos(data []byte, max int) (line, col int) {
+	line, col = 1, 0
+	depth := 0
+	var quote rune // the open quote, or 0
+	comment := false
+	prev := ' '
+	for _, r := range string(data) {
+		col++
+		switch {
+		case r == '\n':
+			line, col, comment = line+1, 0, false
+			if quote == 0 {
+				prev = ' '
+				continue
+			}
+		case comment:
+		case quote == '"' && r == '\\' && prev == '\\':
+			r = 0 // an escaped backslash escapes nothing after it
+		case quote != 0:
+			if r == quote && !(quote == '"' && prev == '\\') {
+				quote = 0
+			}
+		case r == '"' || r == '\'':
+			quote = r
+		case r == '#' && (prev == ' ' || prev == '\t'):
+			comment = true
+		case r == '[' || r == '{':
+			depth++
+			if depth > max {
+				return line, col
+			}
+		case r == ']' || r == '}':
+			depth--
+		}
+		prev = r
+	}
+	return 0, 0
 }
 
 // prewalk checks nesting depth and counts the nodes of the tree as

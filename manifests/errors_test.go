@@ -335,7 +335,7 @@ func errCases() []errCase {
 			"a.kiln.yaml:2:73: YAML nesting is deeper than 64 levels (flatten the structure)",
 		}},
 		{"very deep nesting", one("x-deep: " + strings.Repeat("[", 20000) + strings.Repeat("]", 20000) + "\n"), []string{
-			"a.kiln.yaml: YAML nesting is deeper than 64 levels (flatten the structure)",
+			"a.kiln.yaml:2:73: YAML nesting is deeper than 64 levels (flatten the structure)",
 		}},
 		{"oversized manifest", map[string]string{
 			ConfigFile:    baseConfig + "limits: {max_manifest_bytes: 1KiB}\n",
