@@ -110,12 +110,13 @@ func paintStone(cv *canvas, seed uint64) {
 		n := fbm(u, v, 3, 3, 6, 0.55, seed)
 		d := fbm(u, v, 12, 12, 3, 0.5, seed+1)
 		wu, wv := warped(u, v, 0.08, 4, seed+2)
-		f1, f2, id := worley(wu, wv, 3, 3, 0.9, seed+3)
+		f1, f2, id := worley(wu, wv, 4, 4, 0.9, seed+3)
 		e := f2 - f1
-		// Cracks between rock plates: a dark core in a soft shadow, so
-		// they show at every scale.
-		core := 1 - smoothstep(0, 0.03, e)
-		halo := 1 - smoothstep(0, 0.14, e)
+		// Fissures between rock plates: a dark core in a wide shadow.
+		// Features must cover some area to survive the denoiser's
+		// averaging at high noise: hairlines alone would fade.
+		core := 1 - smoothstep(0.02, 0.09, e)
+		halo := 1 - smoothstep(0.05, 0.3, e)
 		g1, g2, _ := worley(wu, wv, 8, 8, 0.9, seed+4)
 		hair := (1 - smoothstep(0, 0.035, g2-g1)) * smoothstep(0.05, 0.35, fbm(u, v, 3, 3, 2, 0.5, seed+5))
 		// Pits and mineral grains.
@@ -124,9 +125,9 @@ func paintStone(cv *canvas, seed uint64) {
 		if hashf(pid) < 0.3 {
 			pit = 1 - smoothstep(0.08, 0.22, p1)
 		}
-		plate := 0.9 + 0.2*hashf(id)
+		plate := 0.8 + 0.35*hashf(id)
 		l := plate * (0.5 + 0.2*n + 0.07*d + 0.035*grain(i, seed))
-		l *= 1 - 0.6*core - 0.22*halo - 0.3*hair - 0.35*pit
+		l *= 1 - 0.55*core - 0.3*halo - 0.3*hair - 0.35*pit
 		if hashf(mix64(uint64(i)+seed)) < 0.02 {
 			l *= 1.25 // glinting grains
 		}
@@ -249,23 +250,22 @@ func paintPlanks(cv *canvas, seed uint64) {
 
 func paintBark(cv *canvas, seed uint64) {
 	cv.each(func(i int, u, v float64) {
-		wx := 0.05 * fbm(u, v, 2, 4, 3, 0.5, seed)
-		// Long vertical ridges: noise stretched along v.
-		n := fbm(fract(u+wx), v, 9, 1, 5, 0.5, seed+1)
-		ridge := clamp(1-math.Abs(n)*3, 0, 1)
-		plates := smoothstep(0.1, 0.7, ridge)
-		// Plates break across now and then.
-		cut := fbm(u, v, 6, 12, 2, 0.5, seed+4)
-		plates *= 1 - 0.8*(1-smoothstep(0, 0.08, math.Abs(cut)))*smoothstep(0.3, 0.8, ridge)
-		d := fbm(u, v, 24, 6, 3, 0.5, seed+2)
-		top := mix(rgb{0.38, 0.31, 0.24}, rgb{0.52, 0.45, 0.37}, clamp(0.5+d, 0, 1))
-		c := mix(rgb{0.08, 0.06, 0.045}, top, plates)
-		c = c.scale(1 + 0.06*grain(i, seed))
+		// Plates are cells of a network stretched along the trunk; the
+		// fissures between them are wide and dark.
+		wu, wv := warped(u, v, 0.03, 4, seed)
+		f1, f2, id := worley(wu, wv, 7, 2, 0.9, seed+1)
+		e := f2 - f1
+		plate := smoothstep(0.06, 0.22, e)
+		fibre := fbm(u, v, 24, 3, 3, 0.5, seed+2)
+		k := 0.8 + 0.35*hashf(id)
+		top := mix(rgb{0.36, 0.29, 0.22}, rgb{0.50, 0.43, 0.35}, clamp(0.5+fibre, 0, 1)).scale(k)
+		c := mix(rgb{0.07, 0.05, 0.04}, top, plate)
+		c = c.scale((0.75 + 0.25*math.Sqrt(plate)) * (1 + 0.06*grain(i, seed)))
 		// Grey-green lichen on some plates.
-		li := smoothstep(0.3, 0.6, fbm(u, v, 5, 5, 4, 0.5, seed+3)) * plates
-		c = mix(c, rgb{0.50, 0.55, 0.42}, 0.55*li)
+		li := smoothstep(0.3, 0.6, fbm(u, v, 5, 5, 4, 0.5, seed+3)) * plate
+		c = mix(c, rgb{0.50, 0.55, 0.42}, 0.5*li)
 		cv.set(i, c)
-		cv.ht[i] = plates
+		cv.ht[i] = plate
 	})
 }
 
@@ -410,13 +410,19 @@ func paintSnow(cv *canvas, seed uint64) {
 func paintIce(cv *canvas, seed uint64) {
 	cv.each(func(i int, u, v float64) {
 		n := fbm(u, v, 3, 3, 5, 0.55, seed)
-		c := mix(rgb{0.42, 0.64, 0.80}, rgb{0.80, 0.91, 0.97}, clamp(0.5+0.9*n, 0, 1))
+		c := mix(rgb{0.48, 0.70, 0.85}, rgb{0.78, 0.90, 0.97}, clamp(0.55+0.35*n, 0, 1))
 		wu, wv := warped(u, v, 0.06, 3, seed+1)
-		f1, f2, _ := worley(wu, wv, 4, 4, 0.95, seed+2)
-		crack := 1 - smoothstep(0, 0.03, f2-f1)
+		f1, f2, _ := worley(wu, wv, 5, 5, 0.95, seed+2)
+		crack := 1 - smoothstep(0.02, 0.08, f2-f1)
+		halo := 1 - smoothstep(0.04, 0.25, f2-f1)
 		g1, g2, _ := worley(wu, wv, 9, 9, 0.95, seed+3)
-		fine := (1 - smoothstep(0, 0.025, g2-g1)) * smoothstep(0, 0.4, fbm(u, v, 4, 4, 2, 0.5, seed+4))
-		c = mix(c, rgb{0.95, 0.98, 1}, 0.85*crack+0.45*fine)
+		fine := (1 - smoothstep(0, 0.04, g2-g1)) * smoothstep(0, 0.4, fbm(u, v, 4, 4, 2, 0.5, seed+4))
+		// Cracks are bright all across (a white core in frosty light):
+		// a feature that averages out when blurred (a white line between
+		// dark edges) would be lost at the denoiser's coarse levels.
+		c = mix(c, rgb{0.88, 0.95, 0.99}, 0.6*halo)
+		c = mix(c, rgb{0.98, 0.99, 1}, 0.9*crack+0.5*fine)
+		c = c.scale(0.9 + 0.1*smoothstep(0.1, 0.4, f1))
 		// Streaks of trapped air.
 		st := fbm(u, v, 2, 20, 3, 0.5, seed+5)
 		c = mix(c, rgb{0.9, 0.95, 1}, 0.25*smoothstep(0.2, 0.6, st))
@@ -485,31 +491,35 @@ func paintLava(cv *canvas, seed uint64) {
 
 func paintMetal(cv *canvas, seed uint64) {
 	s := float64(cv.s)
-	const panels = 2
+	const panels = 4
 	pw := s / panels
-	seam := math.Max(1, s*1.5/128)
-	rivetR := math.Max(1.5, s*2.6/128)
-	inset := pw * 0.09
+	seam := math.Max(1.5, s*2.5/128)
+	bev := math.Max(2, s*3.5/128)
+	rivetR := math.Max(1.5, s*2.8/128)
+	inset := pw * 0.18
 	cv.each(func(i int, u, v float64) {
-		px, py := int(u*panels), int(v*panels)
-		lx, ly := fract(u*panels)*pw, fract(v*panels)*pw
-		id := hash2(px, py, seed)
+		// Rows of panels are staggered, as hull plating is.
+		row := int(v * panels)
+		uu := fract(u + float64(row%2)*0.5/panels)
+		px := int(uu * panels)
+		lx, ly := fract(uu*panels)*pw, fract(v*panels)*pw
+		id := hash2(px, row, seed)
 		brushed := fbm(u, v, 1, 48, 3, 0.6, seed+uint64(id%31))
 		stain := fbm(u, v, 3, 3, 4, 0.5, seed+1)
-		k := 0.52 + 0.08*hashf(id)
-		l := k * (1 + 0.07*brushed - 0.12*smoothstep(0.2, 0.7, stain) + 0.02*grain(i, seed))
-		c := rgb{l * 0.97, l, l * 1.04}
+		k := 0.46 + 0.2*hashf(id)
+		l := k * (1 + 0.08*brushed - 0.15*smoothstep(0.2, 0.7, stain) + 0.02*grain(i, seed))
+		c := rgb{l * 0.96, l, l * 1.05}
 		h := 0.6
 		edge := math.Min(math.Min(lx, pw-lx), math.Min(ly, pw-ly))
 		switch {
-		case edge < seam:
-			c, h = rgb{0.14, 0.14, 0.15}, 0
-		case edge < seam+2:
+		case edge < seam/2:
+			c, h = rgb{0.08, 0.08, 0.09}, 0
+		case edge < seam/2+bev:
 			// Bevel: lit from the top left.
-			if lx < seam+2 || ly < seam+2 {
-				c = c.scale(1.3)
+			if math.Min(lx, ly) < math.Min(pw-lx, pw-ly) {
+				c = c.scale(1.45)
 			} else {
-				c = c.scale(0.65)
+				c = c.scale(0.55)
 			}
 			h = 0.4
 		}
@@ -520,49 +530,37 @@ func paintMetal(cv *canvas, seed uint64) {
 				if d < rivetR {
 					nz := math.Sqrt(math.Max(0, 1-d*d/(rivetR*rivetR)))
 					lit := (-dx-dy)/(rivetR*1.41) + nz
-					c = rgb{0.5, 0.5, 0.52}.scale(0.6 + 0.45*lit)
+					c = rgb{0.55, 0.55, 0.57}.scale(0.55 + 0.5*lit)
 					h = 0.8 + 0.2*nz
-				} else if d < rivetR+1 {
-					c = c.scale(0.6)
+				} else if d < rivetR+1.2 {
+					c = c.scale(0.45)
 				}
 			}
 		}
 		cv.set(i, c)
 		cv.ht[i] = h
 	})
-	// Scratches: faint bright lines.
-	g := newRNG(seed + 9)
-	for k := 0; k < 10; k++ {
-		x, y := g.rangef(0, s), g.rangef(0, s)
-		a := g.rangef(0, math.Pi)
-		ln := g.rangef(8, 30) * s / 128
-		for t := 0.0; t < ln; t += 0.5 {
-			j := wrapInt(int(y+math.Sin(a)*t), cv.s)*cv.s + wrapInt(int(x+math.Cos(a)*t), cv.s)
-			if cv.ht[j] > 0.5 && cv.ht[j] < 0.7 {
-				cv.set(j, cv.get(j).scale(1.18))
-			}
-		}
-	}
 }
 
 func paintTiles(cv *canvas, seed uint64) {
 	s := float64(cv.s)
 	const n = 4
 	tw := s / n
-	grout := math.Max(1.5, s*2.5/128)
+	grout := math.Max(2, s*3.5/128)
 	cv.each(func(i int, u, v float64) {
 		tx, ty := int(u*n), int(v*n)
 		lx, ly := fract(u*n)*tw, fract(v*n)*tw
 		edge := math.Min(math.Min(lx, tw-lx), math.Min(ly, tw-ly))
 		nn := fbm(u, v, 12, 12, 3, 0.5, seed+1)
 		if edge < grout/2 {
-			l := 0.58 + 0.05*nn + 0.04*grain(i, seed)
-			cv.set(i, rgb{l, l * 0.98, l * 0.94})
+			l := 0.4 + 0.05*nn + 0.04*grain(i, seed)
+			cv.set(i, rgb{l, l * 0.97, l * 0.92})
 			cv.ht[i] = 0.1
 			return
 		}
 		id := hash2(tx, ty, seed)
-		k := 0.92 + 0.1*hashf(id)
+		// Glazes vary from tile to tile.
+		k := 0.8 + 0.24*hashf(id)
 		base := rgb{0.86, 0.84, 0.79}
 		// Glaze: a soft sheen across each tile and a rounded edge.
 		sheen := 0.05 * math.Sin(math.Pi*lx/tw) * math.Sin(math.Pi*ly/tw)
@@ -631,13 +629,17 @@ func paintSmoke(cv *canvas, seed uint64) {
 func paintMarble(cv *canvas, seed uint64) {
 	cv.each(func(i int, u, v float64) {
 		w := fbm(u, v, 3, 3, 6, 0.55, seed)
-		t := u*2 + v*1 + 1.8*w
-		vein := math.Pow(1-math.Abs(math.Sin(math.Pi*t)), 12)
-		t2 := u*1 - v*3 + 2.5*fbm(u, v, 4, 4, 5, 0.55, seed+1)
-		vein2 := math.Pow(1-math.Abs(math.Sin(math.Pi*t2)), 30)
+		t := u*2 + v*1 + 1.6*w
+		d := math.Abs(math.Sin(math.Pi * t))
+		vein := 1 - smoothstep(0.05, 0.3, d)
+		halo := 1 - smoothstep(0.1, 0.75, d)
+		t2 := u*1 - v*3 + 2.2*fbm(u, v, 4, 4, 5, 0.55, seed+1)
+		vein2 := 1 - smoothstep(0, 0.08, math.Abs(math.Sin(math.Pi*t2)))
 		cloud := fbm(u, v, 2, 2, 4, 0.5, seed+2)
-		c := mix(rgb{0.93, 0.92, 0.89}, rgb{0.80, 0.80, 0.79}, clamp(0.5+cloud, 0, 1))
-		c = mix(c, rgb{0.35, 0.36, 0.38}, 0.75*vein+0.4*vein2)
+		c := mix(rgb{0.94, 0.93, 0.90}, rgb{0.80, 0.80, 0.79}, clamp(0.5+cloud, 0, 1))
+		c = mix(c, rgb{0.58, 0.58, 0.61}, 0.55*halo)
+		c = mix(c, rgb{0.22, 0.23, 0.27}, 0.9*vein+0.5*vein2)
+		c = c.scale(1 + 0.015*grain(i, seed))
 		cv.set(i, c)
 		cv.ht[i] = 0.6
 	})

@@ -82,7 +82,7 @@ type PatchLevel struct {
 	Down     int
 }
 
-// DefaultPatchSchedule shrinks the patches' extent from 56 to 5 pixels as
+// DefaultPatchSchedule shrinks the patches' extent from 72 to 5 pixels as
 // the noise falls. While the noise is high only a wide context carries
 // enough signal to choose between exemplar patches, and it is what lays
 // out the large structure (rows of bricks, boards, stones); as the noise
@@ -98,8 +98,8 @@ func DefaultPatchSchedule() []PatchLevel {
 		{0, 5, 1},
 		{0.15, 7, 1},
 		{0.3, 9, 2},
-		{0.6, 9, 4},
-		{2, 7, 8},
+		{0.6, 11, 4},
+		{2, 9, 8},
 	}
 }
 
