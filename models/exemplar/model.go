@@ -299,7 +299,7 @@ func (m *Model) Denoise(ctx context.Context, dst, x []float32, w, h int, alphaBa
 	if !(alphaBar > 0 && alphaBar <= 1) {
 		return fmt.Errorf("%s: signal level ᾱ=%g is outside (0, 1]", Name, alphaBar)
 	}
-	lv := levelFor(m.schedule, alphaBar, w, h)
+	lv := m.fit(levelFor(m.schedule, alphaBar, w, h))
 	path, err := m.graph(ctx, lv, h, w)
 	if err != nil {
 		return err
@@ -374,7 +374,7 @@ func (m *Model) Preload(ctx context.Context, w, h int) error {
 	seen := map[bankKey]bool{}
 	for _, l := range m.schedule {
 		ab := 1 / (1 + l.MinSigma*l.MinSigma)
-		lv := levelFor(m.schedule, ab, w, h)
+		lv := m.fit(levelFor(m.schedule, ab, w, h))
 		if seen[bankKey{lv.Size, lv.Down}] {
 			continue
 		}
@@ -390,6 +390,20 @@ func (m *Model) Preload(ctx context.Context, w, h int) error {
 		s.Release()
 	}
 	return nil
+}
+
+// fit lowers a level's pooling until its patches (Size·Down pixels) fit
+// in the largest exemplar, so small reference images still work; the
+// comparison then sees less context at that level.
+func (m *Model) fit(lv PatchLevel) PatchLevel {
+	side := 0
+	for _, s := range m.srcs {
+		side = max(side, min(s.w, s.h))
+	}
+	for lv.Down > 1 && lv.Size*lv.Down > side {
+		lv.Down /= 2
+	}
+	return lv
 }
 
 // bank returns the patch bank for a schedule level, building it once.
@@ -466,13 +480,13 @@ func (m *Model) graph(ctx context.Context, lv PatchLevel, h, w int) (string, err
 func sourcesKey(srcs []source, o Options) [32]byte {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\x00bank=%d dims=%d seed=%d\x00", graphVersion, o.BankSize, o.Dims, o.Seed)
-	var buf [4]byte
 	for _, s := range srcs {
 		fmt.Fprintf(h, "src %dx%d wrap=%v\x00", s.w, s.h, s.wrap)
-		for _, v := range s.pix {
-			binary.LittleEndian.PutUint32(buf[:], math.Float32bits(v))
-			h.Write(buf[:])
+		buf := make([]byte, 4*len(s.pix))
+		for i, v := range s.pix {
+			binary.LittleEndian.PutUint32(buf[4*i:], math.Float32bits(v))
 		}
+		h.Write(buf)
 	}
 	var k [32]byte
 	copy(k[:], h.Sum(nil))

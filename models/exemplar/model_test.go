@@ -274,3 +274,25 @@ func TestGuidanceCostsNothing(t *testing.T) {
 		t.Error("guidance changed the image")
 	}
 }
+
+// TestSmallExemplarFallsBack: an exemplar smaller than the coarsest
+// level's patches (9 pixels pooled by 8 = 72) still works: that level
+// compares at a finer pooling.
+func TestSmallExemplarFallsBack(t *testing.T) {
+	rt := testRuntime(t)
+	ctx := context.Background()
+	ex, err := RenderMaterial("cobblestone", 40, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := New(ctx, rt, Options{Exemplars: []image.Image{ex}, ExemplarsTile: true, Tile: Tiling{X: true, Y: true}, CacheDir: t.TempDir(), BankSize: 128})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lv := m.fit(PatchLevel{MinSigma: 2, Size: 9, Down: 8}); lv.Down != 4 {
+		t.Errorf("9-pixel patches pooled by 8 on a 40-pixel exemplar: fitted to pooling %d, want 4", lv.Down)
+	}
+	if _, _, err := sampler.Generate(ctx, m, sampler.Request{Width: 64, Height: 64, Steps: 3, Seed: 1}); err != nil {
+		t.Fatal(err)
+	}
+}
