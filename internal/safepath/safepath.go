@@ -14,6 +14,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"syscall"
 )
 
 // ErrUnsafe is wrapped by every error this package returns for a path that
@@ -128,8 +129,11 @@ func Join(base, rel string) (string, error) {
 		cur = filepath.Join(cur, part)
 		fi, err := os.Lstat(cur)
 		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				break // the rest does not exist yet
+			if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+				// The rest does not exist yet, or cannot: a file stands
+				// where a folder should be, so there is no link to
+				// follow. The caller's create reports that clearly.
+				break
 			}
 			return "", fmt.Errorf("check path %s: %w", cur, err)
 		}
