@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/kiln-dev/kiln/internal/atomicfile"
@@ -568,12 +569,21 @@ func (b *builder) keyLock(key digest) *sync.Mutex {
 	return m
 }
 
-// setResult records a finished stage's status and error.
+// fail records a finished stage's status and error.
 func (n *node) fail(status Status, err error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.rep.Status = status
-	n.rep.Error = &StageError{Message: err.Error(), Where: n.st.Where}
+	n.rep.Error = &StageError{Message: err.Error() + diskHint(err), Where: n.st.Where}
+}
+
+// diskHint says what to do about a full disk, which stage code reports as
+// a bare write error.
+func diskHint(err error) string {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return " (the disk is full: free some space and run kiln build again; stages that finished are kept)"
+	}
+	return ""
 }
 
 // report assembles the build report.
