@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -324,10 +325,20 @@ func (s *Session) Run(ctx context.Context, inputs, outputs []ort.Value) error {
 			mu.Unlock()
 		}()
 	}
+	// The goroutine stays on its thread so that the thread's CPU clock
+	// measures the run (ONNX Runtime runs on the calling thread, plus its
+	// intra-op pool when it has more than one thread).
+	runtime.LockOSThread()
+	cpu := threadCPU()
 	start := time.Now()
 	err := s.e.sess.RunWithOptions(inputs, outputs, ro)
-	s.p.rt.stats.runNanos.Add(int64(time.Since(start)))
-	s.p.rt.stats.runs.Add(1)
+	wall := time.Since(start)
+	cpu = threadCPU() - cpu
+	runtime.UnlockOSThread()
+	st := &s.p.rt.stats
+	st.runNanos.Add(int64(wall))
+	st.runCPUNanos.Add(int64(cpu))
+	st.runs.Add(1)
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()

@@ -408,22 +408,30 @@ func appendCUDA(so *ort.SessionOptions, dev string, opts map[string]string) erro
 // ---- statistics ----
 
 type runtimeCounters struct {
-	runs       atomic.Int64
-	runNanos   atomic.Int64
-	loads      atomic.Int64
-	loadNanos  atomic.Int64
-	hits       atomic.Int64
-	evictions  atomic.Int64
-	fallbacks  atomic.Int64
-	graphReads atomic.Int64
+	runs        atomic.Int64
+	runNanos    atomic.Int64
+	runCPUNanos atomic.Int64
+	loads       atomic.Int64
+	loadNanos   atomic.Int64
+	hits        atomic.Int64
+	evictions   atomic.Int64
+	fallbacks   atomic.Int64
+	graphReads  atomic.Int64
 }
 
 // RuntimeStats are counters since the Runtime was created. Benchmarks
 // compare RunTime (time inside ONNX Runtime's Run) with wall time to
 // measure kiln's own overhead.
 type RuntimeStats struct {
-	Runs      int64         // session runs
-	RunTime   time.Duration // total time inside Run
+	Runs    int64         // session runs
+	RunTime time.Duration // total wall time inside Run
+	// RunCPU is the CPU time the threads that called Run spent inside it.
+	// With one intra-op thread ONNX Runtime computes on the calling
+	// thread, so this is all of its CPU time, and the process's CPU time
+	// minus RunCPU is kiln's own, a measure a loaded machine does not
+	// blur as it blurs wall time. With more threads the pool's threads
+	// are not counted. It is 0 on systems other than Linux.
+	RunCPU    time.Duration
 	Loads     int64         // sessions created
 	LoadTime  time.Duration // total time creating sessions
 	Hits      int64         // Acquire calls served by a pooled session
@@ -439,6 +447,7 @@ func (r *Runtime) Stats() RuntimeStats {
 	s := RuntimeStats{
 		Runs:      r.stats.runs.Load(),
 		RunTime:   time.Duration(r.stats.runNanos.Load()),
+		RunCPU:    time.Duration(r.stats.runCPUNanos.Load()),
 		Loads:     r.stats.loads.Load(),
 		LoadTime:  time.Duration(r.stats.loadNanos.Load()),
 		Hits:      r.stats.hits.Load(),
