@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"github.com/kiln-dev/kiln/generators/sampler"
 	"github.com/kiln-dev/kiln/models/tokenizer"
@@ -50,7 +51,11 @@ type Diffuser struct {
 	unet       unetGraph
 	dec        vaeGraph
 	enc        *vaeGraph
-	scratch    scratchPool
+	scratch    scratchPool // text encoders and VAE
+	// unetScratch is kept apart from scratch so that the UNet's
+	// conversion buffers and remembered conditioning are not displaced
+	// by the VAE's much larger ones.
+	unetScratch scratchPool
 }
 
 var _ sampler.Model = (*Diffuser)(nil)
@@ -93,6 +98,7 @@ func NewDiffuser(rt *Runtime, f *Folder, opts DiffuserOptions) (*Diffuser, error
 		log = slog.New(slog.DiscardHandler)
 	}
 	d := &Diffuser{rt: rt, f: f, log: log}
+	d.unetScratch.keepViews = true
 	var err error
 	if d.tok1, err = tokenizer.Load(filepath.Join(f.Dir, Tokenizer)); err != nil {
 		return nil, fmt.Errorf("model %s: %w", f.Dir, err)
@@ -107,6 +113,7 @@ func NewDiffuser(rt *Runtime, f *Folder, opts DiffuserOptions) (*Diffuser, error
 		if p, ok := opts.Graphs[component]; ok {
 			path, variant = p, opts.Variant
 		}
+		spec := SessionSpec{Path: path, Variant: variant}
 		info, err := rt.GraphInfo(path)
 		if err != nil {
 			return graphRef{}, err
@@ -115,7 +122,7 @@ func NewDiffuser(rt *Runtime, f *Folder, opts DiffuserOptions) (*Diffuser, error
 		if variant != "" {
 			what = fmt.Sprintf("%s (%s variant %s)", what, variant, path)
 		}
-		return graphRef{what: what, spec: SessionSpec{Path: path, Variant: variant}, info: info}, nil
+		return graphRef{what: what, spec: spec, info: info}, nil
 	}
 
 	if d.te1, err = d.textEncoder(ref, TextEncoder, d.tok1, false); err != nil {
@@ -563,6 +570,22 @@ func (d *Diffuser) encode(ctx context.Context, te *textEncoder, ids []int64, bat
 // UNet runs one denoiser call. The timestep is given to the graph in the
 // type and rank it declares: int64 (truncated, as diffusers' ONNX pipeline
 // does with numpy), float32 or float16, as a [batch] tensor or a scalar.
+//
+// A step allocates no full-size buffer: float32 inputs are handed to ONNX
+// Runtime without copying, the prediction is written into in.Out when it
+// is large enough and does not overlap the latents (ONNX Runtime writes a
+// float32 output straight into it; a float16 output is converted into
+// it), and float16 graphs convert their inputs in buffers kept from call
+// to call. The conditioning inputs (encoder_hidden_states, text_embeds,
+// time_ids, timestep_cond) are the same on every step of a generation, so
+// their float16 conversions are kept too and redone only when the values
+// change. That check compares values rather than trusting the buffer's
+// address, because the sampler may reuse a buffer for new values;
+// comparing costs a small fraction of converting (about a thirtieth for
+// SD 1.5's 2×77×768 conditioning; BenchmarkFloat16Conversion). The ONNX
+// Runtime tensors over the sampler's buffers are kept from step to step
+// while it passes the same buffers, which holds those buffers until the
+// next call with other ones (see scratch.view).
 func (d *Diffuser) UNet(ctx context.Context, in sampler.UNetInput) (sampler.Tensor, error) {
 	u := &d.unet
 	ls := in.Latents.Shape
@@ -573,24 +596,6 @@ func (d *Diffuser) UNet(ctx context.Context, in sampler.UNetInput) (sampler.Tens
 	if err := checkBatch("unet: encoder_hidden_states (Cond.Hidden)", in.Cond.Hidden, 3, batch); err != nil {
 		return sampler.Tensor{}, err
 	}
-	feeds := map[string]feedValue{
-		u.sample.Name: {shape: ls, f32: in.Latents.Data},
-		u.hidden.Name: {shape: in.Cond.Hidden.Shape, f32: in.Cond.Hidden.Data},
-	}
-	t := float32(in.Timestep)
-	if u.timestep.Rank() == 0 {
-		feeds[u.timestep.Name] = feedValue{f32: []float32{t}}
-	} else {
-		n := batch
-		if u.timestep.Shape[0] > 0 {
-			n = u.timestep.Shape[0]
-		}
-		ts := make([]float32, n)
-		for i := range ts {
-			ts[i] = t
-		}
-		feeds[u.timestep.Name] = feedValue{shape: []int64{n}, f32: ts}
-	}
 	if u.textEmbeds.Name != "" {
 		if err := checkBatch("unet: text_embeds (Cond.Pooled, from text_encoder_2)", in.Cond.Pooled, 2, batch); err != nil {
 			return sampler.Tensor{}, err
@@ -598,33 +603,71 @@ func (d *Diffuser) UNet(ctx context.Context, in sampler.UNetInput) (sampler.Tens
 		if err := checkBatch("unet: time_ids (TimeIDs: original size, crop top-left, target size)", in.TimeIDs, 2, batch); err != nil {
 			return sampler.Tensor{}, err
 		}
-		feeds[u.textEmbeds.Name] = feedValue{shape: in.Cond.Pooled.Shape, f32: in.Cond.Pooled.Data}
-		feeds[u.timeIDs.Name] = feedValue{shape: in.TimeIDs.Shape, f32: in.TimeIDs.Data}
 	}
 	if u.timestepCond.Name != "" {
 		if err := checkBatch("unet: timestep_cond (TimestepCond, LCM's guidance embedding)", in.TimestepCond, 2, batch); err != nil {
 			return sampler.Tensor{}, err
 		}
-		feeds[u.timestepCond.Name] = feedValue{shape: in.TimestepCond.Shape, f32: in.TimestepCond.Data}
+	}
+
+	sc := d.unetScratch.get()
+	defer d.unetScratch.put(sc)
+	feeds := sc.feedMap()
+	feeds[u.sample.Name] = feedValue{shape: ls, f32: in.Latents.Data}
+	feeds[u.hidden.Name] = feedValue{shape: in.Cond.Hidden.Shape, f32: in.Cond.Hidden.Data, repeats: true}
+	if u.timestep.Rank() == 0 {
+		ts := sc.floats(1)
+		ts[0] = float32(in.Timestep)
+		feeds[u.timestep.Name] = feedValue{f32: ts}
+	} else {
+		n := batch
+		if u.timestep.Shape[0] > 0 {
+			n = u.timestep.Shape[0]
+		}
+		ts := sc.floats(int(n))
+		for i := range ts {
+			ts[i] = float32(in.Timestep)
+		}
+		feeds[u.timestep.Name] = feedValue{shape: []int64{n}, f32: ts}
+	}
+	if u.textEmbeds.Name != "" {
+		feeds[u.textEmbeds.Name] = feedValue{shape: in.Cond.Pooled.Shape, f32: in.Cond.Pooled.Data, repeats: true}
+		feeds[u.timeIDs.Name] = feedValue{shape: in.TimeIDs.Shape, f32: in.TimeIDs.Data, repeats: true}
+	}
+	if u.timestepCond.Name != "" {
+		feeds[u.timestepCond.Name] = feedValue{shape: in.TimestepCond.Shape, f32: in.TimestepCond.Data, repeats: true}
 	}
 	outC := ls[1]
 	if c := u.out.Shape[1]; c > 0 {
 		outC = c
 	}
 	shape := []int64{batch, outC, ls[2], ls[3]}
+	dst := in.Out
+	if overlaps(dst, in.Latents.Data) {
+		// ONNX Runtime would overwrite the latents while reading them.
+		dst = nil
+	}
 
 	s, err := d.rt.Acquire(ctx, u.spec)
 	if err != nil {
 		return sampler.Tensor{}, err
 	}
 	defer s.Release()
-	sc := d.scratch.get()
-	defer d.scratch.put(sc)
-	res, err := run(ctx, s, u.what, sc, feeds, []fetch{{name: u.out.Name, shape: shape, prealloc: true}})
+	res, err := run(ctx, s, u.what, sc, feeds, []fetch{{name: u.out.Name, shape: shape, prealloc: true, dst: dst}})
 	if err != nil {
 		return sampler.Tensor{}, err
 	}
 	return res[0], nil
+}
+
+// overlaps reports whether a and b share memory.
+func overlaps(a, b []float32) bool {
+	if len(a) == 0 || len(b) == 0 {
+		return false
+	}
+	a0 := uintptr(unsafe.Pointer(&a[0]))
+	b0 := uintptr(unsafe.Pointer(&b[0]))
+	return a0 < b0+uintptr(4*len(b)) && b0 < a0+uintptr(4*len(a))
 }
 
 func checkBatch(what string, t sampler.Tensor, rank int, batch int64) error {
@@ -722,7 +765,7 @@ func (d *Diffuser) runVAE(ctx context.Context, v *vaeGraph, in sampler.Tensor, o
 	defer s.Release()
 	sc := d.scratch.get()
 	defer d.scratch.put(sc)
-	res, err := run(ctx, s, v.what, sc, map[string]feedValue{v.in.Name: {shape: in.Shape, f32: in.Data}}, []fetch{{name: v.out.Name, shape: outShape, hint: hint}})
+	res, err := run(ctx, s, v.what, sc, map[string]feedValue{v.in.Name: {shape: in.Shape, f32: in.Data}}, []fetch{{name: v.out.Name, shape: outShape, hint: hint, prealloc: true}})
 	if err != nil {
 		return sampler.Tensor{}, err
 	}

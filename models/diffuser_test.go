@@ -412,8 +412,11 @@ func TestScalarFloat16Timestep(t *testing.T) {
 	}
 }
 
-func testScalarFloat16Timestep(t *testing.T, rt *Runtime, external bool) {
-	f, _ := flavourFolder(t, testmodels.FP16)
+// scalarF16UNet is the stand-in UNet of TestScalarFloat16Timestep: its
+// timestep is a rank-0 float16 input, and it computes
+// sample*timestep + mean(w) with w a float16 weight of 0.5s.
+func scalarF16UNet(t *testing.T) *onnx.Model {
+	t.Helper()
 	b := onnx.NewBuilder("unet")
 	sample := b.Input("sample", onnx.Float16, "batch_size", 4, "height", "width")
 	ts := b.Input("timestep", onnx.Float16)
@@ -431,6 +434,13 @@ func testScalarFloat16Timestep(t *testing.T, rt *Runtime, external bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return m
+}
+
+func testScalarFloat16Timestep(t *testing.T, rt *Runtime, external bool) {
+	f, _ := flavourFolder(t, testmodels.FP16)
+	m := scalarF16UNet(t)
+	var err error
 	if external {
 		err = m.SaveExternal(f.Path(UNet), onnx.ExternalOptions{File: "model.onnx_data"})
 	} else {
@@ -521,6 +531,158 @@ func TestBadModelFiles(t *testing.T) {
 			_, err := NewDiffuser(rt, f, DiffuserOptions{})
 			if err == nil || !strings.HasPrefix(err.Error(), want) {
 				t.Errorf("error:\n%v\nwant prefix:\n%s", err, want)
+			}
+		})
+	}
+}
+
+// TestVAEFactorMismatch gives the Diffuser a VAE factor the graphs do not
+// have (as a VAE config.json with the wrong block_out_channels does): the
+// VAE's preallocated output then has the wrong shape, and the error says
+// which shape the graph made, which kiln expected, and what to fix.
+func TestVAEFactorMismatch(t *testing.T) {
+	rt := newTestRuntime(t, RuntimeOptions{})
+	f, _ := flavourFolder(t, testmodels.Optimum)
+	f.VAEFactor = 4
+	d, err := NewDiffuser(rt, f, DiffuserOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const hint = ": kiln takes the VAE scale factor 4 from block_out_channels in the VAE's config.json (2^(entries-1), as diffusers does; 8 without a config), and the graph scales differently: fix the config"
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		call func() error
+		want string
+	}{
+		{"decoder", func() error {
+			_, err := d.DecodeLatents(ctx, tensor(1, 1, 4, 8, 8))
+			return err
+		}, "vae_decoder/model.onnx produced an output of shape [1,3,64,64] where kiln expected [1,3,32,32]" + hint},
+		{"encoder", func() error {
+			_, _, err := d.EncodeImage(ctx, tensor(1, 1, 3, 64, 64))
+			return err
+		}, "vae_encoder/model.onnx produced an output of shape [1,8,8,8] where kiln expected [1,8,16,16]" + hint},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.call()
+			if err == nil || err.Error() != tc.want {
+				t.Errorf("got error\n  %v\nwant\n  %s", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestUNetOut checks the sampler's output buffer: the prediction lands in
+// UNetInput.Out when it is large enough, equals the prediction made into
+// a fresh buffer, and a too-small Out or one that overlaps the latents is
+// left alone.
+func TestUNetOut(t *testing.T) {
+	ctx := context.Background()
+	for _, fl := range testmodels.Flavours() {
+		t.Run(string(fl), func(t *testing.T) {
+			d := sharedDiffuser(t, fl)
+			cond, _, err := d.EncodeText(ctx, []string{"moss", "stone"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			in := unetInput(d.Info(), cond, 400, 8, 8)
+			want, err := d.UNet(ctx, in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := len(want.Data)
+			for _, tc := range []struct {
+				name   string
+				out    []float32
+				usesIt bool
+			}{
+				{"exact", make([]float32, n), true},
+				{"larger", make([]float32, n+5), true},
+				{"again", nil, true}, // the same buffer as "larger", a kept view
+				{"too small", make([]float32, n-1), false},
+				{"overlaps latents", in.Latents.Data, false},
+			} {
+				if tc.name == "again" {
+					tc.out = in.Out
+				}
+				in.Out = tc.out
+				before := append([]float32(nil), in.Latents.Data...)
+				got, err := d.UNet(ctx, in)
+				if err != nil {
+					t.Fatalf("%s: %v", tc.name, err)
+				}
+				if uses := len(got.Data) > 0 && len(tc.out) > 0 && &got.Data[0] == &tc.out[0]; uses != tc.usesIt {
+					t.Errorf("%s: prediction written into Out: %v, want %v", tc.name, uses, tc.usesIt)
+				}
+				if !sameShape(got.Shape, want.Shape...) || len(got.Data) != n || maxAbsDiff(got.Data, want.Data) != 0 {
+					t.Errorf("%s: prediction %v differs from the one made into a fresh buffer %v", tc.name, got.Shape, want.Shape)
+				}
+				if maxAbsDiff(before, in.Latents.Data) != 0 {
+					t.Errorf("%s: the latents were overwritten", tc.name)
+				}
+			}
+		})
+	}
+}
+
+// TestUNetConditioningReused changes the conditioning between calls in the
+// buffers of the previous call, as a sampler that reuses its buffers may:
+// every prediction must follow the values given, never a conversion or
+// tensor kept from the call before.
+func TestUNetConditioningReused(t *testing.T) {
+	ctx := context.Background()
+	for _, fl := range []testmodels.Flavour{testmodels.Optimum, testmodels.FP16, testmodels.SDXL, testmodels.LCM} {
+		t.Run(string(fl), func(t *testing.T) {
+			d := sharedDiffuser(t, fl)
+			condA, _, err := d.EncodeText(ctx, []string{"moss", "stone"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			condB, _, err := d.EncodeText(ctx, []string{"lava", "ice"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			in := unetInput(d.Info(), condA, 400, 8, 8)
+			in.Out = make([]float32, len(in.Latents.Data))
+			// Buffers the test owns and rewrites in place.
+			in.Cond.Hidden.Data = append([]float32(nil), condA.Hidden.Data...)
+			if len(condA.Pooled.Data) > 0 {
+				in.Cond.Pooled.Data = append([]float32(nil), condA.Pooled.Data...)
+			}
+			// predict runs a Diffuser that has kept nothing yet.
+			predict := func(in sampler.UNetInput) []float32 {
+				t.Helper()
+				in.Out = make([]float32, len(in.Latents.Data))
+				out, err := sharedDiffuser(t, fl).UNet(ctx, in)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return out.Data
+			}
+			for step, c := range []sampler.Cond{condA, condA, condB, condB, condA} {
+				copy(in.Cond.Hidden.Data, c.Hidden.Data)
+				copy(in.Cond.Pooled.Data, c.Pooled.Data)
+				if in.TimestepCond.Data != nil {
+					in.TimestepCond.Data[0] = float32(step) / 10
+				}
+				in.Latents.Data[step] += 0.25 // and the latents, as every step does
+				out, err := d.UNet(ctx, in)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ref := in
+				ref.Cond = sampler.Cond{Hidden: sampler.Tensor{Shape: c.Hidden.Shape, Data: append([]float32(nil), c.Hidden.Data...)}}
+				if len(c.Pooled.Data) > 0 {
+					ref.Cond.Pooled = sampler.Tensor{Shape: c.Pooled.Shape, Data: append([]float32(nil), c.Pooled.Data...)}
+				}
+				ref.Latents.Data = append([]float32(nil), in.Latents.Data...)
+				if in.TimestepCond.Data != nil {
+					ref.TimestepCond.Data = append([]float32(nil), in.TimestepCond.Data...)
+				}
+				if diff := maxAbsDiff(out.Data, predict(ref)); diff != 0 {
+					t.Fatalf("step %d: the prediction differs by %g from a fresh Diffuser's on the same values", step, diff)
+				}
 			}
 		})
 	}

@@ -82,4 +82,14 @@ func BenchmarkFloat16Conversion(b *testing.B) {
 			float16sToFloat32(back, buf)
 		}
 	})
+	// What a UNet step pays for unchanged conditioning: the comparison
+	// with the values converted at the previous step.
+	b.Run("unchanged-repeat", func(b *testing.B) {
+		var sc scratch
+		sc.half("encoder_hidden_states", src)
+		b.SetBytes(int64(4 * len(src)))
+		for i := 0; i < b.N; i++ {
+			sc.half("encoder_hidden_states", src)
+		}
+	})
 }
