@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -25,6 +27,16 @@ type DiffuserOptions struct {
 	// Variant labels the replaced graphs in the session pool, so the
 	// rewritten and the original graphs of one model can both stay loaded.
 	Variant string
+	// GraphData gives, per component, the folder ONNX Runtime reads the
+	// external weights of that component's graph from, when they are not
+	// beside the graph file: for a variant in Graphs whose weights could
+	// not be hard-linked into kiln's cache (another file system), the
+	// original's folder, as tiling.Graph.ExternalDataDir names it. Such a
+	// graph is loaded from memory (see SessionSpec.ExternalDataDir), and
+	// so is the float32-timestep variant kiln derives from it for fp16
+	// UNets. Components without an entry read their weights from beside
+	// their graph.
+	GraphData map[string]string
 	// Log receives warnings (such as an export without the hidden states
 	// SDXL conditions on); nil discards them.
 	Log *slog.Logger
@@ -59,6 +71,17 @@ type Diffuser struct {
 }
 
 var _ sampler.Model = (*Diffuser)(nil)
+
+// graphComponents are the components whose graphs DiffuserOptions can
+// replace or point at other weights.
+var graphComponents = []string{TextEncoder, TextEncoder2, UNet, VAEDecoder, VAEEncoder}
+
+func errOrNotDir(err error) error {
+	if err != nil {
+		return err
+	}
+	return errors.New("not a folder")
+}
 
 // graphRef is one component graph: how to acquire it and what it looks
 // like.
@@ -108,19 +131,32 @@ func NewDiffuser(rt *Runtime, f *Folder, opts DiffuserOptions) (*Diffuser, error
 			return nil, fmt.Errorf("model %s: %w", f.Dir, err)
 		}
 	}
+	for _, c := range sortedKeys(opts.GraphData) {
+		if !slices.Contains(graphComponents, c) {
+			return nil, fmt.Errorf("model %s: DiffuserOptions.GraphData names %q, which is not a model component (components: %s)", f.Dir, c, strings.Join(graphComponents, ", "))
+		}
+		if dir := opts.GraphData[c]; dir != "" {
+			if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+				return nil, fmt.Errorf("model %s: the external weights folder %s given for %s is not a folder kiln can read (%v): the weights must stay where the graph was made from", f.Dir, dir, c, errOrNotDir(err))
+			}
+		}
+	}
 	ref := func(component string) (graphRef, error) {
 		path, variant := f.Path(component), ""
 		if p, ok := opts.Graphs[component]; ok {
 			path, variant = p, opts.Variant
 		}
-		spec := SessionSpec{Path: path, Variant: variant}
-		info, err := rt.GraphInfo(path)
+		spec := SessionSpec{Path: path, Variant: variant, ExternalDataDir: opts.GraphData[component]}
+		info, err := rt.specGraphInfo(spec)
 		if err != nil {
 			return graphRef{}, err
 		}
 		what := component + "/model.onnx"
 		if variant != "" {
 			what = fmt.Sprintf("%s (%s variant %s)", what, variant, path)
+		}
+		if spec.ExternalDataDir != "" {
+			what = fmt.Sprintf("%s (weights in %s)", what, spec.ExternalDataDir)
 		}
 		return graphRef{what: what, spec: spec, info: info}, nil
 	}
@@ -302,7 +338,7 @@ func (d *Diffuser) setupUNet(ref func(string) (graphRef, error)) error {
 		return err
 	}
 	if scalars := scalarF16Inputs(g.info); len(scalars) > 0 {
-		path, extDir, err := scalarF32Variant(d.rt.cacheDir, g.spec.Path, scalars)
+		path, extDir, err := scalarF32Variant(d.rt.cacheDir, g.spec.Path, g.spec.ExternalDataDir, scalars)
 		if err != nil {
 			return err
 		}

@@ -34,11 +34,15 @@ func scalarF16Inputs(g GraphInfo) []string {
 
 // scalarF32Variant returns the VariantScalarF32 rewrite of the model at
 // src, creating it in cacheDir if needed, and the folder its external
-// weights are in ("" when it has none): the original's folder, since the
-// variant shares them (see SessionSpec.ExternalDataDir). The variant is
-// named by a hash of the source path, size, modification time and the
-// inputs rewritten, so an edited model gets a new variant.
-func scalarF32Variant(cacheDir, src string, inputs []string) (path, externalDir string, err error) {
+// weights are in ("" when it has none): the original's, since the variant
+// shares them (see SessionSpec.ExternalDataDir). That is srcData when the
+// original itself reads its weights from another folder (a graph variant
+// whose weights could not be linked beside it), else the original's own
+// folder. The variant is named by a hash of the source path, size,
+// modification time and the inputs rewritten, so an edited model gets a
+// new variant; the weights' folder is not part of the name, because the
+// variant refers to its weights by file name only.
+func scalarF32Variant(cacheDir, src, srcData string, inputs []string) (path, externalDir string, err error) {
 	if cacheDir == "" {
 		return "", "", fmt.Errorf("%s declares float16 scalar inputs (%s), which kiln must rewrite into a graph variant in its cache folder, but no cache folder is set: set KILN_CACHE_HOME", src, strings.Join(inputs, ", "))
 	}
@@ -50,8 +54,12 @@ func scalarF32Variant(cacheDir, src string, inputs []string) (path, externalDir 
 	// The name says whether the graph has external weights, so a variant
 	// made earlier is used without reading the (possibly large) original.
 	base := filepath.Join(cacheDir, "graphs", hex.EncodeToString(h[:12]))
+	dataDir := srcData
+	if dataDir == "" {
+		dataDir = filepath.Dir(abs)
+	}
 	if _, err := os.Stat(base + "-ext.onnx"); err == nil {
-		return base + "-ext.onnx", filepath.Dir(abs), nil
+		return base + "-ext.onnx", dataDir, nil
 	}
 	if _, err := os.Stat(base + ".onnx"); err == nil {
 		return base + ".onnx", "", nil
@@ -63,7 +71,7 @@ func scalarF32Variant(cacheDir, src string, inputs []string) (path, externalDir 
 	}
 	dst := base + ".onnx"
 	if len(m.ExternalFiles()) > 0 {
-		externalDir = filepath.Dir(abs)
+		externalDir = dataDir
 		dst = base + "-ext.onnx"
 	}
 	g := m.Graph
