@@ -311,7 +311,10 @@ type Atlas struct {
 	// Settings are the settings the atlas was packed with, defaults
 	// filled in.
 	Settings Settings
-	// Pages are the page images, in page order.
+	// Pages are the page images, in page order. With
+	// Settings.PremultiplyAlpha their colour values are premultiplied
+	// (the image type stays NRGBA so the PNG encoder writes the bytes as
+	// they are).
 	Pages []*image.NRGBA
 	// Frames describe every input sprite, in frame order: sorted by
 	// animation (or name, for stills), then frame number, then name, so

@@ -630,11 +630,11 @@ func checkLibGDX(t *testing.T, a *Atlas, data []byte, images []string) {
 			if rot := strings.Join(reg.fields["rotate"], ""); (rot == "90") != f.Rotated || (rot != "" && rot != "90") {
 				t.Errorf("libgdx %s rotate %q, rotated %v", f.Name, rot, f.Rotated)
 			}
-			index := -1
-			if reg.fields["index"] != nil {
-				index = ints("index")[0]
+			index := ints("index")
+			if len(index) != 1 {
+				t.Fatalf("libgdx %s index %v, want one number", f.Name, index)
 			}
-			if want := map[bool]int{true: f.Index, false: -1}[f.Animation != ""]; index != want {
+			if want := map[bool]int{true: f.Index, false: -1}[f.Animation != ""]; index[0] != want {
 				t.Errorf("libgdx %s index %d, want %d", f.Name, index, want)
 			}
 		}

@@ -117,6 +117,7 @@ type TooLargeError struct {
 	Need, MaxSize int    // page side it needs, and the limit
 }
 
+// Error says which sprite, how large a page it needs and what to change.
 func (e *TooLargeError) Error() string {
 	what := fmt.Sprintf("sprite %d", e.Index)
 	if e.Name != "" {
@@ -128,9 +129,10 @@ func (e *TooLargeError) Error() string {
 
 // PackRects lays out rectangles of the given sizes (sprite pixels, before
 // extrusion and padding) on as few and as small pages as the settings
-// allow. Only the geometry fields of s matter (MaxSize, Size, Square,
-// Padding, Border, Extrude, Rotation, Heuristic). It is what Pack uses after
-// trimming and de-duplication, and what the benchmarks measure.
+// allow. The geometry fields of s decide the layout (MaxSize, Size,
+// Square, Padding, Border, Extrude, Rotation, Heuristic); the others are
+// only validated. It is what Pack uses after trimming and de-duplication,
+// and what the benchmarks measure.
 func PackRects(ctx context.Context, sizes []image.Point, s Settings) (*Layout, error) {
 	s = s.withDefaults()
 	if err := s.validate(); err != nil {

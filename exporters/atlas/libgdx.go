@@ -11,7 +11,7 @@ import (
 // "new" format read by libGDX 1.9.13 and later and by the Spine 4
 // runtimes): per page a header with size, format, filter, repeat and pma,
 // then one entry per region with bounds, offsets (only when trimmed),
-// rotate (only when rotated) and index (only for animation frames).
+// rotate (only when rotated) and index (the frame number, -1 for stills).
 //
 // Regions of animation frames are named after their animation (sheet/name)
 // and carry the frame number as index, so TextureAtlas.findRegions returns
@@ -57,9 +57,13 @@ func (a *Atlas) libgdxAtlas(images []string) ([]byte, error) {
 			if f.Rotated {
 				b.WriteString("  rotate: 90\n")
 			}
+			// Stills say -1 explicitly: libGDX reads a missing index as -1
+			// but the Spine runtimes as 0.
+			index := -1
 			if f.Animation != "" {
-				fmt.Fprintf(&b, "  index: %d\n", f.Index)
+				index = f.Index
 			}
+			fmt.Fprintf(&b, "  index: %d\n", index)
 		}
 	}
 	if len(errs) > 0 {

@@ -3,7 +3,6 @@ package atlas
 import (
 	"cmp"
 	"slices"
-	"time"
 )
 
 // This file runs one packing attempt ("trial"): a set of rectangles into
@@ -104,8 +103,6 @@ type runner struct {
 	classes []sizeClass
 	// minW, minH are scratch for suffixMin.
 	minW, minH []int32
-	// trace, when set, is told about every trial (for tuning).
-	trace func(c config, bw, bh int32, d time.Duration)
 }
 
 // online places the rectangles of order one by one, each at its best
@@ -268,10 +265,6 @@ func (r *runner) buildClasses(items []int) []sizeClass {
 
 // run dispatches to online or global.
 func (r *runner) run(c config, items, order []int, bw, bh int32, all bool, out []pos) (trialResult, bool) {
-	if r.trace != nil {
-		t0 := time.Now()
-		defer func() { r.trace(c, bw, bh, time.Since(t0)) }()
-	}
 	if c.global {
 		return r.global(items, c.heur, bw, bh, all, out)
 	}
