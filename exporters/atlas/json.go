@@ -109,7 +109,10 @@ func (a *Atlas) frameFields(w *jw, f *Frame) {
 	w.member("pivot")
 	w.raw(fmt.Sprintf(`{"x": %s, "y": %s}`, num(f.Pivot[0]), num(f.Pivot[1])))
 	if f.HasPivot {
-		// PixiJS reads a frame's default anchor from "anchor".
+		// PixiJS and every Phaser 3 release read a frame's pivot from
+		// "anchor" (newer Phaser also from "pivot"). It is only written
+		// for sprites that set one, so PixiJS keeps its top-left default
+		// for the others.
 		w.member("anchor")
 		w.raw(fmt.Sprintf(`{"x": %s, "y": %s}`, num(f.Pivot[0]), num(f.Pivot[1])))
 	}

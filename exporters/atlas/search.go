@@ -9,11 +9,14 @@ import (
 // This file searches page sizes. A "strip" trial packs into a bin of a
 // chosen width and the full height and takes the height the packing needed;
 // an "exact" trial packs into a bin of a chosen size and either fits or
-// not. The default search ("best") runs a few strip trials with the
-// strongest configuration (bottom-left, tallest first), then spends a
-// budget of exact trials with other heuristics, online and global, on
-// smaller pages; a layout that reaches the lower bound ends the search.
-// Budgets count trials, never time, so results are deterministic.
+// not. For free page sizes the default search ("best") sweeps strip widths
+// with the strongest configuration (bottom-left, tallest first), looks
+// closer around the best width, then spends a small budget of exact trials
+// with other heuristics, online and global, on lower pages at the two best
+// widths. Identical rectangles get the best grid; POT and square pages are
+// searched over their own candidate sizes. A layout that reaches the lower
+// bound ends the search. Budgets count trials, never time, so results are
+// deterministic.
 
 // searcher finds page sizes and layouts.
 type searcher struct {
@@ -52,7 +55,6 @@ type candidate struct {
 	bw, bh int32 // bin extents used
 	pos    []pos
 	ok     bool
-	label  string
 }
 
 func (c *candidate) area() int64 { return int64(c.pw) * int64(c.ph) }
@@ -106,7 +108,7 @@ func (s *searcher) order(c config, items []int) []int {
 
 // offer keeps a trial's result if its page is smaller than the best so far
 // (ties: the squarer page, then the narrower, then the first found).
-func (s *searcher) offer(best *candidate, items []int, res trialResult, label string) {
+func (s *searcher) offer(best *candidate, items []int, res trialResult) {
 	pw, ph := s.g.page(res.usedW, res.usedH)
 	if best.ok && !smallerPage(pw, ph, best.pw, best.ph) {
 		return
@@ -117,7 +119,7 @@ func (s *searcher) offer(best *candidate, items []int, res trialResult, label st
 	for _, i := range items {
 		best.pos[i] = s.tmp[i]
 	}
-	best.pw, best.ph, best.bw, best.bh, best.ok, best.label = pw, ph, res.usedW, res.usedH, true, label
+	best.pw, best.ph, best.bw, best.bh, best.ok = pw, ph, res.usedW, res.usedH, true
 }
 
 // fitOnePage tries to put every item on one page, as small as it can find.
@@ -220,7 +222,7 @@ func (s *searcher) searchAny(items []int, st stats, best *candidate) {
 			order := s.order(c, items)
 			for _, w := range widths(0.7, 0.85, 1.0, 1.2, 1.45, 1.75, 2.1) {
 				if res, ok := s.run(c, order, w, bm, true); ok {
-					s.offer(best, items, res, c.String())
+					s.offer(best, items, res)
 				}
 			}
 		}
@@ -241,7 +243,7 @@ func (s *searcher) searchAny(items []int, st stats, best *candidate) {
 		if !ok {
 			return
 		}
-		s.offer(best, items, res, c.String())
+		s.offer(best, items, res)
 		pw, ph := s.g.page(res.usedW, res.usedH)
 		switch {
 		case !tops[0].ok || smallerPage(pw, ph, tops[0].pw, tops[0].ph):
@@ -266,7 +268,7 @@ func (s *searcher) searchAny(items []int, st stats, best *candidate) {
 		for _, c := range affordable(append(slices.Clone(stripCfgs[1:]), exactCfgs...), st.n) {
 			order := s.order(c, items)
 			if res, ok := s.run(c, order, bm, bm, true); ok {
-				s.offer(best, items, res, c.String())
+				s.offer(best, items, res)
 				tops[0] = *best
 				break
 			}
@@ -299,24 +301,25 @@ func (s *searcher) refine(items []int, st stats, best *candidate, w, h int32, cf
 			return
 		}
 		mid := lo + (hi-lo)/2
-		fit := false
+		fit, tried := false, false
 		for k, c := range cfgs {
 			if cost(c, st.n) > n {
 				continue
 			}
 			n -= cost(c, st.n)
+			tried = true
 			if orders[k] == nil {
 				orders[k] = s.order(c, items)
 			}
 			if res, ok := s.run(c, orders[k], w, mid, true); ok {
-				s.offer(best, items, res, c.String()+" exact")
+				s.offer(best, items, res)
 				fit = true
 				hi = min(mid, res.usedH) - 1
 				break
 			}
 		}
 		if !fit {
-			if n <= 0 {
+			if !tried {
 				return
 			}
 			lo = mid + 1
@@ -343,7 +346,7 @@ func (s *searcher) searchGrid(items []int, st stats, best *candidate) {
 		for k, i := range items {
 			s.tmp[i] = pos{x: int32(k) % cols * r.w, y: int32(k) / cols * r.h, placed: true}
 		}
-		s.offer(best, items, res, "grid")
+		s.offer(best, items, res)
 	}
 }
 
@@ -365,7 +368,7 @@ func (s *searcher) searchSquare(items []int, st stats, best *candidate) {
 		for _, f := range []float64{0.95, 1.0, 1.05, 1.12, 1.2} {
 			w := min(max(int32(side*f), st.needW), bm)
 			if res, ok := s.run(c, order, w, bm, true); ok {
-				s.offer(best, items, res, c.String())
+				s.offer(best, items, res)
 			}
 		}
 	}
@@ -373,7 +376,7 @@ func (s *searcher) searchSquare(items []int, st stats, best *candidate) {
 		for _, c := range cfgs {
 			order := s.order(c, items)
 			if res, ok := s.run(c, order, bm, bm, true); ok {
-				s.offer(best, items, res, c.String())
+				s.offer(best, items, res)
 				break
 			}
 		}
@@ -387,24 +390,28 @@ func (s *searcher) searchSquare(items []int, st stats, best *candidate) {
 	orders := make([][]int, len(cfgs))
 	for lo <= hi && n > 0 {
 		mid := lo + (hi-lo)/2
-		fit := false
+		fit, tried := false, false
 		for k, c := range cfgs {
 			if cost(c, st.n) > n {
 				continue
 			}
 			n -= cost(c, st.n)
+			tried = true
 			if orders[k] == nil {
 				orders[k] = s.order(c, items)
 			}
 			if res, ok := s.run(c, orders[k], mid, mid, true); ok {
-				s.offer(best, items, res, c.String()+" exact")
+				s.offer(best, items, res)
 				fit = true
 				break
 			}
 		}
-		if fit {
+		switch {
+		case fit:
 			hi = min(mid, max(best.bw, best.bh)) - 1
-		} else {
+		case !tried:
+			return
+		default:
 			lo = mid + 1
 		}
 	}
@@ -453,7 +460,7 @@ func (s *searcher) searchPOT(items []int, st stats, best *candidate) {
 				orders[k] = s.order(c, items)
 			}
 			if res, ok := s.run(c, orders[k], bw, bh, true); ok {
-				s.offer(best, items, res, c.String())
+				s.offer(best, items, res)
 				return
 			}
 		}

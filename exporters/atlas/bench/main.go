@@ -13,8 +13,9 @@
 // the same sets, which it writes to a temporary JSON file. Every packer gets
 // the same sizes, page limit (2048), 2 pixels between sprites and 1 at the
 // page edge, no rotation, trimming or de-duplication. Time is reported as
-// process CPU time per run (user + system, all threads) and as the median
-// wall time; CPU time is the fairer number on a busy machine.
+// process CPU time per run (user + system, all threads) and as wall time,
+// each the median over timed blocks; CPU time is the fairer number on a
+// busy machine. kiln is measured before and after the peers.
 package main
 
 import (
@@ -55,6 +56,10 @@ type result struct {
 	CPUMs     float64        `json:"cpuMs"`
 	Runs      int            `json:"runs"`
 	Note      string         `json:"note"`
+
+	// blockMs and blockCPU keep kiln's per-block times, so measurements
+	// taken before and after the peers can be pooled.
+	blockMs, blockCPU []float64
 }
 
 func main() {
@@ -71,18 +76,33 @@ func main() {
 
 func run(dir string, withPeers, all bool, timeout int, out io.Writer) error {
 	sets := benchset.All()
-	var kiln []result
-	for _, s := range sets {
-		r, err := measureKiln(s)
-		if err != nil {
-			return err
+	// kiln is measured before and after the peers (three blocks each) and
+	// the blocks are pooled, so both see the machine's load alike.
+	measure := func(kiln []result) ([]result, error) {
+		for i, s := range sets {
+			r, err := measureKiln(s, 3)
+			if err != nil {
+				return nil, err
+			}
+			if kiln == nil || len(kiln) <= i {
+				kiln = append(kiln, r)
+			} else {
+				k := &kiln[i]
+				k.blockMs = append(k.blockMs, r.blockMs...)
+				k.blockCPU = append(k.blockCPU, r.blockCPU...)
+				k.Runs += r.Runs
+				k.Ms, k.CPUMs = median(k.blockMs), median(k.blockCPU)
+			}
+			fmt.Fprintf(os.Stderr, "%s kiln %.4f %.2f ms cpu\n", s.Name, r.Occupancy, r.CPUMs)
 		}
-		fmt.Fprintf(os.Stderr, "%s kiln %.4f %.2f ms cpu\n", s.Name, r.Occupancy, r.CPUMs)
-		kiln = append(kiln, r)
+		return kiln, nil
+	}
+	kiln, err := measure(nil)
+	if err != nil {
+		return err
 	}
 	var peers []result
 	if withPeers {
-		var err error
 		if dir == "" {
 			dir, err = sourceDir()
 			if err != nil {
@@ -91,6 +111,9 @@ func run(dir string, withPeers, all bool, timeout int, out io.Writer) error {
 		}
 		peers, err = runPeers(dir, sets, timeout)
 		if err != nil {
+			return err
+		}
+		if kiln, err = measure(kiln); err != nil {
 			return err
 		}
 	}
@@ -121,8 +144,8 @@ func processCPU() time.Duration {
 
 // measureKiln packs a set with kiln's default settings ("best"), timed
 // like peers.cjs times the peers: at least 5 warm-up runs and 200 ms, then
-// at least 5 measured runs and 300 ms.
-func measureKiln(s benchset.Set) (result, error) {
+// blocks of at least 3 runs and 100 ms, reduced to the median block.
+func measureKiln(s benchset.Set, blocks int) (result, error) {
 	sizes := make([]image.Point, len(s.Sizes))
 	for i, wh := range s.Sizes {
 		sizes[i] = image.Pt(wh[0], wh[1])
@@ -137,23 +160,35 @@ func measureKiln(s benchset.Set) (result, error) {
 			return result{}, fmt.Errorf("pack %s: %w", s.Name, err)
 		}
 	}
-	var times []float64
-	c0 := processCPU()
-	start := time.Now()
-	for len(times) < 50 && (len(times) < 5 || time.Since(start) < 300*time.Millisecond) {
-		t0 := time.Now()
-		if l, err = pack(); err != nil {
-			return result{}, fmt.Errorf("pack %s: %w", s.Name, err)
+	r := result{Set: s.Name, Packer: "kiln", Options: map[string]any{"heuristic": "best"}, OK: true}
+	for range blocks {
+		var times []float64
+		c0 := processCPU()
+		start := time.Now()
+		for len(times) < 50 && (len(times) < 3 || time.Since(start) < 100*time.Millisecond) {
+			t0 := time.Now()
+			if l, err = pack(); err != nil {
+				return result{}, fmt.Errorf("pack %s: %w", s.Name, err)
+			}
+			times = append(times, float64(time.Since(t0).Microseconds())/1000)
 		}
-		times = append(times, float64(time.Since(t0).Microseconds())/1000)
+		cpu := processCPU() - c0
+		r.blockMs = append(r.blockMs, median(times))
+		r.blockCPU = append(r.blockCPU, float64(cpu.Microseconds())/1000/float64(len(times)))
+		r.Runs += len(times)
 	}
-	cpu := processCPU() - c0
-	sort.Float64s(times)
-	return result{
-		Set: s.Name, Packer: "kiln", Options: map[string]any{"heuristic": "best"}, OK: true,
-		Occupancy: l.Occupancy(sizes), Pages: len(l.Pages),
-		Ms: times[len(times)/2], CPUMs: float64(cpu.Microseconds()) / 1000 / float64(len(times)), Runs: len(times),
-	}, nil
+	r.Occupancy, r.Pages = l.Occupancy(sizes), len(l.Pages)
+	r.Ms, r.CPUMs = median(r.blockMs), median(r.blockCPU)
+	return r, nil
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	sort.Float64s(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 // ensureNodeDeps runs npm ci in dir unless node_modules was installed from
