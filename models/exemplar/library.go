@@ -628,17 +628,17 @@ func paintSmoke(cv *canvas, seed uint64) {
 
 func paintMarble(cv *canvas, seed uint64) {
 	cv.each(func(i int, u, v float64) {
-		w := fbm(u, v, 3, 3, 6, 0.55, seed)
-		t := u*2 + v*1 + 1.6*w
+		// Veining as broad, strongly warped bands (like sand ripples,
+		// which the denoiser keeps well), each with a darker core.
+		w := fbm(u, v, 2, 2, 5, 0.55, seed)
+		t := u*2 + v*2 + 1.3*w
 		d := math.Abs(math.Sin(math.Pi * t))
-		vein := 1 - smoothstep(0.05, 0.3, d)
-		halo := 1 - smoothstep(0.1, 0.75, d)
-		t2 := u*1 - v*3 + 2.2*fbm(u, v, 4, 4, 5, 0.55, seed+1)
-		vein2 := 1 - smoothstep(0, 0.08, math.Abs(math.Sin(math.Pi*t2)))
-		cloud := fbm(u, v, 2, 2, 4, 0.5, seed+2)
-		c := mix(rgb{0.94, 0.93, 0.90}, rgb{0.80, 0.80, 0.79}, clamp(0.5+cloud, 0, 1))
-		c = mix(c, rgb{0.58, 0.58, 0.61}, 0.55*halo)
-		c = mix(c, rgb{0.22, 0.23, 0.27}, 0.9*vein+0.5*vein2)
+		band := 1 - smoothstep(0.15, 0.55, d)
+		core := 1 - smoothstep(0.02, 0.16, d)
+		cloud := fbm(u, v, 3, 3, 4, 0.5, seed+2)
+		c := mix(rgb{0.95, 0.94, 0.91}, rgb{0.84, 0.84, 0.83}, clamp(0.5+cloud, 0, 1))
+		c = mix(c, rgb{0.60, 0.61, 0.64}, 0.7*band)
+		c = mix(c, rgb{0.28, 0.29, 0.33}, 0.8*core)
 		c = c.scale(1 + 0.015*grain(i, seed))
 		cv.set(i, c)
 		cv.ht[i] = 0.6
