@@ -621,7 +621,7 @@ func (d *Diffuser) encode(ctx context.Context, te *textEncoder, ids []int64, bat
 // SD 1.5's 2×77×768 conditioning; BenchmarkFloat16Conversion). The ONNX
 // Runtime tensors over the sampler's buffers are kept from step to step
 // while it passes the same buffers, which holds those buffers until the
-// next call with other ones (see scratch.view).
+// next call with other ones (see scratch.viewF32).
 func (d *Diffuser) UNet(ctx context.Context, in sampler.UNetInput) (sampler.Tensor, error) {
 	u := &d.unet
 	ls := in.Latents.Shape

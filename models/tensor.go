@@ -64,7 +64,7 @@ type scratch struct {
 	// input and their conversion.
 	repeated map[string]*convertedInput
 
-	// keepViews makes view keep ONNX Runtime values from one call to the
+	// keepViews makes viewF32 and viewF16 keep ONNX Runtime values from one call to the
 	// next, in views: a separate object, so that a cleanup can destroy
 	// them when the scratch is dropped.
 	keepViews bool
@@ -171,13 +171,13 @@ func sameBits(a, b []float32) bool {
 	return bytes.Equal(ab, bb)
 }
 
-// view returns an ONNX Runtime tensor of type dtype and the given shape
-// over data (a []float32 or []byte). In a scratch that keeps views (the
-// UNet's), it reuses the value made for key by an earlier call when that
-// one views the same memory the same way, which saves creating and
-// releasing a value per input and output on every step; kept reports
-// that, and the caller must then not destroy the value. Elsewhere kept is
-// false and the value is the caller's.
+// viewF32 returns a float32 ONNX Runtime tensor of the given shape over
+// data, and viewF16 a float16 one over data's bytes. In a scratch that
+// keeps views (the UNet's), they reuse the value made for key by an
+// earlier call when that one views the same memory the same way, which
+// saves creating and releasing a value per input and output on every
+// step; kept reports that, and the caller must then not destroy the
+// value. Elsewhere kept is false and the value is the caller's.
 //
 // A kept value holds the Go slice it views, so that memory stays
 // allocated while the value is kept: a later call whose slice starts at
@@ -187,31 +187,53 @@ func sameBits(a, b []float32) bool {
 // until a call brings other ones or the scratch is dropped. Scratches of
 // calls made once per generation (text encoders, VAE) keep nothing, so
 // they do not hold large images.
-func (s *scratch) view(key viewKey, dtype ort.TensorElementDataType, shape []int64, data any) (v ort.Value, kept bool, err error) {
-	create := func() (ort.Value, error) {
-		switch d := data.(type) {
-		case []float32:
-			return ort.NewTensor(ort.Shape(shape), d)
-		case []byte:
-			return ort.NewCustomDataTensor(ort.Shape(shape), d, dtype)
-		}
-		return nil, fmt.Errorf("cannot view %T", data)
-	}
-	if !s.keepViews {
-		v, err := create()
-		return v, false, err
-	}
+func (s *scratch) viewF32(key viewKey, shape []int64, data []float32) (v ort.Value, kept bool, err error) {
 	var ptr unsafe.Pointer
-	var size int
-	switch d := data.(type) {
-	case []float32:
-		if len(d) > 0 {
-			ptr, size = unsafe.Pointer(&d[0]), 4*len(d)
-		}
-	case []byte:
-		if len(d) > 0 {
-			ptr, size = unsafe.Pointer(&d[0]), len(d)
-		}
+	if len(data) > 0 {
+		ptr = unsafe.Pointer(&data[0])
+	}
+	if v := s.keptView(key, ort.TensorElementDataTypeFloat, shape, ptr, 4*len(data)); v != nil {
+		return v, true, nil
+	}
+	if v, err = ort.NewTensor(ort.Shape(shape), data); err != nil {
+		return nil, false, err
+	}
+	return v, s.keep(key, ort.TensorElementDataTypeFloat, shape, ptr, 4*len(data), v), nil
+}
+
+// viewF16: see viewF32.
+func (s *scratch) viewF16(key viewKey, shape []int64, data []byte) (v ort.Value, kept bool, err error) {
+	var ptr unsafe.Pointer
+	if len(data) > 0 {
+		ptr = unsafe.Pointer(&data[0])
+	}
+	if v := s.keptView(key, ort.TensorElementDataTypeFloat16, shape, ptr, len(data)); v != nil {
+		return v, true, nil
+	}
+	if v, err = ort.NewCustomDataTensor(ort.Shape(shape), data, ort.TensorElementDataTypeFloat16); err != nil {
+		return nil, false, err
+	}
+	return v, s.keep(key, ort.TensorElementDataTypeFloat16, shape, ptr, len(data), v), nil
+}
+
+// keptView returns the value kept for key if it views size bytes at ptr
+// as dtype with shape, else nil.
+func (s *scratch) keptView(key viewKey, dtype ort.TensorElementDataType, shape []int64, ptr unsafe.Pointer, size int) ort.Value {
+	if !s.keepViews || s.views == nil {
+		return nil
+	}
+	kv := s.views.m[key]
+	if kv != nil && kv.ptr == ptr && kv.bytes == size && kv.dtype == dtype && slices.Equal(kv.shape, shape) {
+		return kv.v
+	}
+	return nil
+}
+
+// keep remembers v as key's view, destroying the one it replaces, and
+// reports whether it did (only scratches that keep views do).
+func (s *scratch) keep(key viewKey, dtype ort.TensorElementDataType, shape []int64, ptr unsafe.Pointer, size int, v ort.Value) bool {
+	if !s.keepViews {
+		return false
 	}
 	if s.views == nil {
 		s.views = &keptViews{m: map[viewKey]*keptView{}}
@@ -220,12 +242,6 @@ func (s *scratch) view(key viewKey, dtype ort.TensorElementDataType, shape []int
 		runtime.AddCleanup(s, func(k *keptViews) { k.destroy() }, s.views)
 	}
 	kv := s.views.m[key]
-	if kv != nil && kv.ptr == ptr && kv.bytes == size && kv.dtype == dtype && slices.Equal(kv.shape, shape) {
-		return kv.v, true, nil
-	}
-	if v, err = create(); err != nil {
-		return nil, false, err
-	}
 	if kv != nil {
 		kv.v.Destroy()
 	} else {
@@ -233,7 +249,7 @@ func (s *scratch) view(key viewKey, dtype ort.TensorElementDataType, shape []int
 		s.views.m[key] = kv
 	}
 	*kv = keptView{v: v, ptr: ptr, bytes: size, dtype: dtype, shape: append(kv.shape[:0], shape...)}
-	return v, true, nil
+	return true
 }
 
 // feedMap returns the scratch's feed map, emptied.
@@ -265,7 +281,7 @@ func (s *scratch) reset() {
 // conversion buffers (and reallocate them) when the collector runs. It
 // holds at most as many scratches as calls have ever run at once.
 type scratchPool struct {
-	// keepViews is set for calls made on every step (see scratch.view).
+	// keepViews is set for calls made on every step (see scratch.viewF32).
 	keepViews bool
 
 	mu   sync.Mutex
@@ -377,7 +393,7 @@ func run(ctx context.Context, s *Session, what string, sc *scratch, feeds map[st
 			if len(f.dst) >= n && n > 0 {
 				// The caller's buffer, usually the same every step.
 				var kept bool
-				v, kept, err = sc.view(key, to.Type, shape, f.dst[:n:n])
+				v, kept, err = sc.viewF32(key, shape, f.dst[:n:n])
 				owned = append(owned, !kept)
 			} else {
 				v, err = ort.NewTensor(ort.Shape(shape), make([]float32, n))
@@ -393,7 +409,7 @@ func run(ctx context.Context, s *Session, what string, sc *scratch, feeds map[st
 			}
 			b := sc.bytes(2 * n)
 			halves[i] = b
-			v, kept, err := sc.view(key, to.Type, shape, b)
+			v, kept, err := sc.viewF16(key, shape, b)
 			if err != nil {
 				return nil, fmt.Errorf("%s: output %q: %w", what, to.Name, err)
 			}
@@ -503,7 +519,7 @@ func inputValue(what string, ti TensorInfo, fv feedValue, sc *scratch) (v ort.Va
 	if fv.f32 != nil {
 		switch ti.Type {
 		case ort.TensorElementDataTypeFloat:
-			return sc.view(key, ti.Type, fv.shape, fv.f32)
+			return sc.viewF32(key, fv.shape, fv.f32)
 		case ort.TensorElementDataTypeFloat16:
 			var b []byte
 			if fv.repeats {
@@ -512,7 +528,7 @@ func inputValue(what string, ti TensorInfo, fv feedValue, sc *scratch) (v ort.Va
 				b = sc.bytes(2 * n)
 				float32sToFloat16(b, fv.f32)
 			}
-			return sc.view(key, ti.Type, fv.shape, b)
+			return sc.viewF16(key, fv.shape, b)
 		case ort.TensorElementDataTypeDouble:
 			d := make([]float64, n)
 			for i, v := range fv.f32 {
