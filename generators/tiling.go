@@ -30,19 +30,19 @@ func (s *modelStore) tiledOptions(ctx context.Context, e *folderEntry, axes tili
 			return models.DiffuserOptions{}, err
 		}
 	}
-	graphs := map[string]string{}
+	graphs, data := map[string]string{}, map[string]string{}
 	for _, c := range tiledComponents {
 		g, err := tiling.Variant(ctx, e.folder.Path(c), axes, cache)
 		if err != nil {
 			return models.DiffuserOptions{}, fmt.Errorf("make the tileable (%s) variant of %s: %w", axes, c, err)
 		}
-		if g.ExternalDataDir != "" {
-			// The Diffuser cannot yet point a replaced graph at another
-			// folder's weights.
-			return models.DiffuserOptions{}, fmt.Errorf("make the tileable (%s) variant of %s: its weights could not be hard-linked into kiln's cache %s (another file system?); put the cache on the model's file system (KILN_CACHE_HOME)", axes, c, cache)
-		}
-		s.log.Debug("tileable graph variant", "component", c, "axes", axes.String(), "path", g.Path, "rewritten", g.Rewritten)
 		graphs[c] = g.Path
+		if g.ExternalDataDir != "" {
+			// The weights could not be hard-linked beside the rewritten
+			// graph (another file system): read them where they are.
+			data[c] = g.ExternalDataDir
+		}
+		s.log.Debug("tileable graph variant", "component", c, "axes", axes.String(), "path", g.Path, "rewritten", g.Rewritten, "weights", g.ExternalDataDir)
 	}
-	return models.DiffuserOptions{Graphs: graphs, Variant: axes.Label(), Log: s.log}, nil
+	return models.DiffuserOptions{Graphs: graphs, GraphData: data, Variant: axes.Label(), Log: s.log}, nil
 }
