@@ -257,8 +257,13 @@ func (s Selection) Render(ctx context.Context, size int, seed uint64) ([]*image.
 			cv := newCanvas(size)
 			ms := mix64(seed ^ hashString(m) ^ uint64(v+1)*0x9e3779b97f4a7c15)
 			p(cv, ms)
-			for _, c := range s.Colours {
-				recolour(cv, c)
+			// Hues first, then tones, so "dark blue" is a darker blue.
+			for _, tones := range []bool{false, true} {
+				for _, c := range s.Colours {
+					if isTone(c) == tones {
+						recolour(cv, c)
+					}
+				}
 			}
 			for _, o := range s.Overlays {
 				overlay(cv, o, ms^hashString(o))
@@ -286,6 +291,16 @@ func hashString(s string) uint64 {
 		h *= 1099511628211
 	}
 	return mix64(h)
+}
+
+// isTone reports whether a colour word changes brightness or saturation
+// rather than hue.
+func isTone(word string) bool {
+	switch word {
+	case "dark", "light", "faded", "vivid":
+		return true
+	}
+	return false
 }
 
 func luma(c rgb) float64 { return 0.2126*c[0] + 0.7152*c[1] + 0.0722*c[2] }
@@ -353,7 +368,7 @@ func overlay(cv *canvas, word string, seed uint64) {
 		fine := fbm(u, v, 24, 24, 2, 0.5, seed+1)
 		switch word {
 		case "mossy":
-			m := smoothstep(0.15, 0.55, (1-h)*0.9+0.6*n+0.15*fine)
+			m := smoothstep(0.35, 0.7, (1-h)*0.9+0.6*n+0.15*fine)
 			moss := mix(rgb{0.16, 0.27, 0.06}, rgb{0.40, 0.53, 0.13}, clamp(0.5+fine, 0, 1))
 			cv.set(i, mix(c, moss, m))
 		case "snowy":

@@ -139,6 +139,28 @@ func TestRenderSelection(t *testing.T) {
 	if bytes.Equal(imgs[0].Pix, plain.Pix) {
 		t.Error("colour and overlay words changed nothing")
 	}
+	// "dark blue" is darker than "blue", whatever the word order.
+	lum := func(prompt string) float64 {
+		sel, err := Select(prompt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		imgs, err := sel.Render(context.Background(), 32, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var s float64
+		for i := 0; i < len(imgs[0].Pix); i += 4 {
+			s += float64(imgs[0].Pix[i]) + float64(imgs[0].Pix[i+1]) + float64(imgs[0].Pix[i+2])
+		}
+		return s
+	}
+	if blue, dark := lum("blue tiles"), lum("dark blue tiles"); !(dark < 0.8*blue) {
+		t.Errorf("dark blue tiles are not darker than blue tiles: %g vs %g", dark, blue)
+	}
+	if a, b := lum("dark blue tiles"), lum("blue dark tiles"); a != b {
+		t.Errorf("word order changed the colour: %g vs %g", a, b)
+	}
 	if _, err := (Selection{Materials: []string{"unobtainium"}}).Render(context.Background(), 32, 1); err == nil {
 		t.Error("unknown material: no error")
 	}
