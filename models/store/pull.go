@@ -223,6 +223,7 @@ func Download(ctx context.Context, w io.Writer, src *Source, dest string, opts P
 	if dest, err = filepath.Abs(dest); err != nil {
 		return nil, fmt.Errorf("pull %s: %w", src.Name, err)
 	}
+	staging := dest + StagingSuffix
 	man := &Manifest{Version: ManifestVersion, Name: src.Name, Kind: src.Kind, Description: src.Description, Source: base.String(), Files: files}
 	res := &PullResult{Name: src.Name, Dir: dest, Manifest: man}
 
@@ -235,12 +236,14 @@ func Download(ctx context.Context, w io.Writer, src *Source, dest string, opts P
 		return same, err
 	}
 	if same, err := upToDate(); same || err != nil {
+		if same {
+			tidyReplaced(dest, staging, nil)
+		}
 		return res, err
 	}
 	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
 		return nil, fmt.Errorf("pull %s: create %s: %w", src.Name, filepath.Dir(dest), err)
 	}
-	staging := dest + StagingSuffix
 	lock, err := lockStaging(staging)
 	if err != nil {
 		return nil, fmt.Errorf("pull %s: %w", src.Name, err)
@@ -248,6 +251,9 @@ func Download(ctx context.Context, w io.Writer, src *Source, dest string, opts P
 	defer lock.Close()
 	// Another process may have finished this pull while we waited.
 	if same, err := upToDate(); same || err != nil {
+		if same {
+			tidyReplaced(dest, staging, lock)
+		}
 		os.Remove(staging) // only if empty
 		return res, err
 	}
@@ -285,6 +291,34 @@ func Download(ctx context.Context, w io.Writer, src *Source, dest string, opts P
 	os.RemoveAll(dest + oldSuffix)
 	fmt.Fprintf(w, "pulled %s into %s: %d files, %s (%s downloaded)\n", src.Name, dest, len(files), formatBytes(man.TotalSize()), formatBytes(res.Fetched))
 	return res, nil
+}
+
+// tidyReplaced removes what a replace of dest that was killed after
+// putting the new folder in place left behind, once dest is known to hold
+// the wanted model: the previous folder, moved aside to dest+oldSuffix or
+// (after an atomic exchange) left in the staging folder, which it then
+// finished and so holds a kiln-manifest.json (a partial download does
+// not; it is kept for resuming). held is the staging folder's lock when
+// the caller has it.
+func tidyReplaced(dest, staging string, held *os.File) {
+	os.RemoveAll(dest + oldSuffix)
+	finished := func() bool {
+		_, err := os.Lstat(filepath.Join(staging, ManifestName))
+		return err == nil
+	}
+	if !finished() {
+		return
+	}
+	if held == nil {
+		lock, err := lockStaging(staging)
+		if err != nil {
+			return // another pull is using it
+		}
+		defer lock.Close()
+	}
+	if finished() {
+		os.RemoveAll(staging)
+	}
 }
 
 // holds reports whether dest is a model folder whose kiln-manifest.json
@@ -402,6 +436,28 @@ func moveIntoPlace(staging, dest string) error {
 	parent := filepath.Dir(dest)
 	if _, err := os.Lstat(dest); err == nil {
 		old := dest + oldSuffix
+		// Swap the folders in one step where the system can, so a
+		// process killed in between never leaves dest missing.
+		switch err := atomicfile.Exchange(staging, dest); {
+		case err == nil:
+			if err := atomicfile.SyncDir(parent); err != nil {
+				return err
+			}
+			// staging now holds the previous folder; a kill from here on
+			// leaves it for the next pull, which verifies what it finds.
+			if err := os.RemoveAll(old); err != nil {
+				return fmt.Errorf("remove %s: %w", old, err)
+			}
+			if err := os.Rename(staging, old); err != nil {
+				return fmt.Errorf("move the previous %s aside: %w", dest, err)
+			}
+			if err := os.RemoveAll(old); err != nil {
+				return fmt.Errorf("remove the previous model folder %s: %w", old, err)
+			}
+			return nil
+		case !errors.Is(err, atomicfile.ErrExchangeUnsupported):
+			return fmt.Errorf("move %s into place: %w", dest, err)
+		}
 		if err := os.RemoveAll(old); err != nil {
 			return fmt.Errorf("remove %s: %w", old, err)
 		}
