@@ -296,3 +296,40 @@ func TestSmallExemplarFallsBack(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestConcurrentDenoise: one Model used from several goroutines builds
+// each bank and graph once and gives every caller the same answer.
+func TestConcurrentDenoise(t *testing.T) {
+	rt := testRuntime(t)
+	ctx := context.Background()
+	m, err := New(ctx, rt, smallOptions("lava", Tiling{X: true, Y: true}, t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const w, h = 32, 32
+	x := make([]float32, 3*w*h)
+	sampler.NewGenerator(2).FillNormal(x)
+	want := make([]float32, len(x))
+	outs := make([][]float32, 4)
+	errs := make(chan error, len(outs))
+	for i := range outs {
+		outs[i] = make([]float32, len(x))
+		go func(dst []float32) { errs <- m.Denoise(ctx, dst, x, w, h, 0.3) }(outs[i])
+	}
+	for range outs {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := m.Denoise(ctx, want, x, w, h, 0.3); err != nil {
+		t.Fatal(err)
+	}
+	for i, o := range outs {
+		if !sameFloats(o, want) {
+			t.Errorf("goroutine %d got a different result", i)
+		}
+	}
+	if len(m.banks) != 1 || len(m.graphs) != 1 {
+		t.Errorf("%d banks and %d graphs for one level, want 1 and 1", len(m.banks), len(m.graphs))
+	}
+}
