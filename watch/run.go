@@ -55,6 +55,8 @@ type Request struct {
 	// Restart is set when this build replaces one cancelled with
 	// ErrSuperseded, whose detached work it may adopt.
 	Restart bool
+
+	retried bool // the build repeats one that asked for RetryAfter
 }
 
 // Result is what a build did, for the status line and the preview.
@@ -78,6 +80,12 @@ type Result struct {
 	// Interrupted is set when the build stopped early because its context
 	// was cancelled.
 	Interrupted bool
+	// RetryAfter, when positive, says the build could not run for a
+	// passing reason (another kiln build holds the project lock): Run
+	// builds the same changes again after this long, and again, until a
+	// build runs, so a manual kiln build next to kiln watch never leaves
+	// the watch's outputs behind the last save.
+	RetryAfter time.Duration
 }
 
 // Summary says what the build did, as the status line does after the
@@ -196,6 +204,10 @@ type loop struct {
 	restart        bool
 	restartInitial bool
 	superseded     bool // the running build was cancelled with ErrSuperseded
+	// retry fires when a build that asked to be retried (RetryAfter)
+	// should run again; nil when none is waiting.
+	retry    <-chan time.Time
+	retrying bool // the pending changes include a build to retry
 }
 
 func (l *loop) run(ctx context.Context) error {
@@ -217,6 +229,7 @@ func (l *loop) run(ctx context.Context) error {
 			}
 			l.pending = l.pending.merge(b)
 			if !l.running {
+				l.retry = nil // the new build retries the waiting one too
 				l.startPending(ctx)
 				continue
 			}
@@ -236,6 +249,18 @@ func (l *loop) run(ctx context.Context) error {
 				l.restartInitial = l.restartInitial || f.req.Initial
 				fmt.Fprintf(l.o.Out, "%s %s → restarting (cancelled after %s)\n",
 					time.Now().Format("15:04:05"), describeChanges(l.pending.Paths, l.pending.Rescan, false), formatDuration(f.res.Duration))
+			} else if f.res.RetryAfter > 0 && ctx.Err() == nil {
+				// Build the same again later; say so once, not on every
+				// attempt.
+				l.pending = l.pending.merge(Batch{Paths: f.req.Changed, Rescan: f.req.Rescan})
+				l.restartInitial = l.restartInitial || f.req.Initial
+				if !f.req.retried {
+					io.WriteString(l.o.Out, strings.TrimSuffix(StatusLine(time.Now(), f.req, f.res), "\n")+
+						"\n  building again when it is free\n")
+				}
+				l.retrying = true
+				l.retry = time.After(f.res.RetryAfter)
+				continue
 			} else {
 				io.WriteString(l.o.Out, StatusLine(time.Now(), f.req, f.res))
 				if l.o.OnDone != nil {
@@ -245,14 +270,19 @@ func (l *loop) run(ctx context.Context) error {
 			if !l.pending.empty() || l.restart {
 				l.startPending(ctx)
 			}
+		case <-l.retry:
+			l.retry = nil
+			if !l.running {
+				l.startPending(ctx)
+			}
 		}
 	}
 }
 
 // startPending starts a build for the pending changes.
 func (l *loop) startPending(ctx context.Context) {
-	req := Request{Initial: l.restartInitial, Changed: l.pending.Paths, Rescan: l.pending.Rescan, Restart: l.restart}
-	l.pending, l.restart, l.restartInitial = Batch{}, false, false
+	req := Request{Initial: l.restartInitial, Changed: l.pending.Paths, Rescan: l.pending.Rescan, Restart: l.restart, retried: l.retrying}
+	l.pending, l.restart, l.restartInitial, l.retrying = Batch{}, false, false, false
 	l.start(ctx, req)
 }
 

@@ -61,9 +61,18 @@ func Result(rep *pipeline.Report, err error) watch.Result {
 	if rep != nil && errors.Is(err, pipeline.ErrFailed) {
 		return r // the failed stages' errors are listed already
 	}
+	if errors.Is(err, pipeline.ErrLocked) {
+		// Another kiln build (a manual one, say) is writing: try again
+		// once it is done rather than leave the outputs behind.
+		r.RetryAfter = LockRetry
+	}
 	r.Errors = append(r.Errors, errorLines(err)...)
 	return r
 }
+
+// LockRetry is how soon a watch build that found the project locked by
+// another kiln build tries again.
+const LockRetry = 250 * time.Millisecond
 
 // errorLines splits err into one entry per problem.
 func errorLines(err error) []string {
