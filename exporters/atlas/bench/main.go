@@ -36,7 +36,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/kiln-dev/kiln/exporters/atlas"
@@ -131,15 +130,6 @@ func sourceDir() (string, error) {
 		}
 	}
 	return "", errors.New("cannot find the bench folder (peers.cjs); pass -dir exporters/atlas/bench")
-}
-
-// processCPU returns the process's user + system CPU time.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // measureKiln packs a set with kiln's default settings ("best"), timed
