@@ -54,6 +54,20 @@ func (b *builds) next(t *testing.T) Request {
 	return Request{}
 }
 
+// drain consumes the builds that start until none has for d, and returns
+// how many there were.
+func (b *builds) drain(d time.Duration) int {
+	n := 0
+	for {
+		select {
+		case <-b.started:
+			n++
+		case <-time.After(d):
+			return n
+		}
+	}
+}
+
 // none fails if a build starts within d.
 func (b *builds) none(t *testing.T, d time.Duration) {
 	t.Helper()
@@ -110,6 +124,10 @@ func TestRunRebuilds(t *testing.T) {
 	if r := b.next(t); !r.Initial || r.Seq != 1 || len(r.Changed) != 0 {
 		t.Fatalf("first build %+v, want the initial one", r)
 	}
+	// burstGap is the longest pause between two saves of the burst. On a
+	// starved machine a pause can outlast the debounce, and then a second
+	// rebuild is right, not a bug.
+	var burstGap time.Duration
 	steps := []struct {
 		name string
 		edit func()
@@ -130,21 +148,30 @@ func TestRunRebuilds(t *testing.T) {
 			writeFile(t, root, "levels/cave.kiln.yaml", "assets: []\n")
 		}, []string{"levels/cave.kiln.yaml"}},
 		{"burst of 50 saves", func() {
+			last := time.Now()
 			for i := range 50 {
 				writeFile(t, root, "levels/cave.kiln.yaml", fmt.Sprintf("assets: [%d]\n", i))
+				burstGap = max(burstGap, time.Since(last))
+				last = time.Now()
 			}
 		}, []string{"levels/cave.kiln.yaml"}},
 		{"source image changed", func() {
 			writeFile(t, root, "assets/floor.png", "png 3")
 		}, []string{"assets/floor.png"}},
 	}
+	extra := 0 // rebuilds a starved burst was allowed to add
 	for i, s := range steps {
 		s.edit()
 		r := b.next(t)
-		if r.Seq != i+2 || r.Initial || r.Restart || r.Rescan {
+		if r.Seq != i+2+extra || r.Initial || r.Restart || r.Rescan {
 			t.Errorf("%s: request %+v", s.name, r)
 		}
 		samePaths(t, s.name, r.Changed, s.want)
+		if burstGap > testDebounce/2 && strings.HasPrefix(s.name, "burst") {
+			t.Logf("%s: saves paused %s (debounce %s), so a second rebuild may follow", s.name, burstGap, testDebounce)
+			extra += b.drain(quiet * testDebounce)
+			continue
+		}
 		b.none(t, quiet*testDebounce)
 	}
 	text := out.String()
