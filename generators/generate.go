@@ -18,7 +18,7 @@ import (
 
 // genVersion changes whenever a generation stage would write different
 // bytes for the same parameters and model.
-const genVersion = "1"
+const genVersion = "2"
 
 // genParams are the resolved parameters of one diffusion generation: the
 // Params of its stage (so every one of them is in the cache key) and the

@@ -100,7 +100,7 @@ const (
 // exemplarFingerprint is builtin:exemplar's fingerprint. It changes
 // whenever the built-in model would paint different pixels for the same
 // request.
-const exemplarFingerprint = exemplar.Name + "@1"
+const exemplarFingerprint = exemplar.Name + "@2"
 
 // NewModelSet returns the ModelSet of a project: each name under models:
 // in kiln.yaml (cfg) maps to a model folder (relative to root) or to a

@@ -7,6 +7,7 @@ import (
 
 	"github.com/kiln-dev/kiln/generators/imageops"
 	"github.com/kiln-dev/kiln/manifests"
+	"github.com/kiln-dev/kiln/models/exemplar"
 	"github.com/kiln-dev/kiln/pipeline"
 )
 
@@ -32,6 +33,13 @@ func (pl *planner) genStage(a *manifests.Asset, id, kind string, gen genParams, 
 			return err
 		}
 		if job.p.Tile != "" {
+			// A wrap-around image tiles the same whatever its origin; put
+			// the origin between a typical pair of columns (rows), so the
+			// file's own edge does not happen to fall on its strongest
+			// feature and read as a seam.
+			t := manifests.Tile(job.p.Tile)
+			dx, dy := exemplar.SeamShift(img, exemplar.Tiling{X: t.X(), Y: t.Y()})
+			img = exemplar.Roll(img, dx, dy)
 			r.Note("seams", seamNote(imageops.FromImage(img), job.p.Tile))
 		}
 		return writePNG(r, ImageOutput, img, rec)
