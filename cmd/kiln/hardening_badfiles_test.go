@@ -51,6 +51,7 @@ func stageErrors(rep jsonReport) map[string]string {
 // file, every other asset builds, outputs already built stay as they
 // were, and once the files are fixed the build matches a clean one.
 func TestBadSourceFiles(t *testing.T) {
+	t.Parallel()
 	p := badFilesProject(t)
 	if r := kiln(t, p, "build", "-q"); r.code != 0 {
 		t.Fatalf("first build: exit %d: %s", r.code, r.stderr)
@@ -175,6 +176,7 @@ func keys(m map[string]string) []string {
 // and one subfolder. Each is a clear error naming the path; with
 // --keep-going the assets elsewhere still build.
 func TestUnwritableOutput(t *testing.T) {
+	t.Parallel()
 	t.Run("output folder is a file", func(t *testing.T) {
 		p := badFilesProject(t)
 		writeFiles(t, p, map[string]string{"out": "not a folder"})

@@ -31,9 +31,10 @@ func lockHolder(p string) int {
 // and the exact message naming the holder, a dry run next to it is fine,
 // and the first build finishes with outputs equal to a clean build.
 func TestTwoBuildsOneProject(t *testing.T) {
+	t.Parallel()
 	for attempt := 1; ; attempt++ {
 		p := t.TempDir()
-		if err := testproject.WriteImages(p, 400, 10); err != nil {
+		if err := testproject.WriteImages(p, 300, 10); err != nil {
 			t.Fatal(err)
 		}
 		first := exec.Command(kilnBin, "build", "-q")
@@ -114,7 +115,8 @@ func (l *lockedBuffer) String() string {
 // in the end the outputs equal a clean build of the last sources, with no
 // temporary file left and no failure reported.
 func TestWatchWithManualBuild(t *testing.T) {
-	const n = 300
+	t.Parallel()
+	const n = 200
 	p := t.TempDir()
 	if err := testproject.WriteImages(p, n, 10); err != nil {
 		t.Fatal(err)

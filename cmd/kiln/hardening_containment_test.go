@@ -16,6 +16,7 @@ import (
 // outside it holding a PNG (x.png), a palette (p.hex) and a model folder
 // (model/).
 func TestContainment(t *testing.T) {
+	t.Parallel()
 	const asset = "version: 1\nassets:\n"
 	img := func(id, src string) string {
 		return asset + "  - {id: " + id + ", kind: image, image: {source: " + src + "}}\n"
@@ -167,6 +168,7 @@ func TestContainment(t *testing.T) {
 // output folder pointing inside the project is followed (it is safe), so
 // the checks above do not refuse legitimate layouts.
 func TestSymlinkInsideProjectIsFine(t *testing.T) {
+	t.Parallel()
 	p := t.TempDir()
 	writeFiles(t, p, map[string]string{"kiln.yaml": imageConfig, "m.kiln.yaml": "version: 1\nassets:\n  - {id: a, kind: image, image: {source: link/a.png}}\n",
 		"art/a.png": pngBytes(1)})

@@ -76,6 +76,7 @@ func outputs(t *testing.T, dir string) (files map[string]string, temps []string)
 // left; sometimes the output folder is deleted first, so everything comes
 // from the cache, which must serve nothing corrupt.
 func TestKillDuringBuild(t *testing.T) {
+	t.Parallel()
 	kills := 20
 	if testing.Short() {
 		kills = 6

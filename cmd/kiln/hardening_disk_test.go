@@ -136,6 +136,7 @@ func cleanOutputs(t *testing.T, n int, v uint64) map[string]string {
 // version or the new complete version; no temporary file is left; and
 // once space is freed the next build finishes and matches a clean build.
 func TestFullDisk(t *testing.T) {
+	t.Parallel()
 	const n = 6
 	old, new := cleanOutputs(t, n, 1), cleanOutputs(t, n, 2)
 
@@ -217,6 +218,7 @@ func TestFullDisk(t *testing.T) {
 // file, the outputs of the earlier build are kept, and without the limit
 // the next build finishes and matches a clean build.
 func TestWriteLimit(t *testing.T) {
+	t.Parallel()
 	const n = 4
 	old, new := cleanOutputs(t, n, 1), cleanOutputs(t, n, 2)
 	p := t.TempDir()

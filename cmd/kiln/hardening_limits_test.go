@@ -118,6 +118,7 @@ func aliasBomb(key string) string {
 // address-space limit, with a small peak resident size (nothing decoded,
 // expanded or read in full).
 func TestResourceLimits(t *testing.T) {
+	t.Parallel()
 	const head = "version: 1\nassets:\n"
 	gen := func(fields string) string {
 		return head + "  - {id: g, kind: tileable, model: ex, prompt: stone, size: 64" + fields + "}\n"

@@ -73,6 +73,7 @@ func modelProject(t *testing.T, model string) string {
 //
 // In the expected messages $M is the model folder and $P the project.
 func TestBadModels(t *testing.T) {
+	t.Parallel()
 	model := writeTurbo(t, t.TempDir(), "turbo")
 	read := func(rel string) []byte {
 		data, err := os.ReadFile(filepath.Join(model, filepath.FromSlash(rel)))
@@ -183,6 +184,7 @@ func TestBadModels(t *testing.T) {
 // and changes the generated asset's prompt: the rebuild fails, and the
 // outputs of the earlier build are all still there, unchanged.
 func TestBrokenModelKeepsBuiltOutputs(t *testing.T) {
+	t.Parallel()
 	ortLibrary(t)
 	model := writeTurbo(t, t.TempDir(), "turbo")
 	p := modelProject(t, model)

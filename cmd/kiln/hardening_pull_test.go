@@ -152,6 +152,7 @@ func snapshotAll(dir string) map[string]string {
 // killed ones downloaded, and the last one finishes with no staging or
 // old folder left behind.
 func TestKillDuringPull(t *testing.T) {
+	t.Parallel()
 	kills := 8
 	if testing.Short() {
 		kills = 3
