@@ -14,7 +14,7 @@ import (
 
 // atlasVersion changes whenever an atlas stage would write different bytes
 // for the same inputs.
-const atlasVersion = "1"
+const atlasVersion = "2"
 
 // AtlasStage is the ID of atlas id's packing stage.
 func AtlasStage(id string) string { return id + ":atlas" }
@@ -163,7 +163,10 @@ func atlasStage(p *manifests.Project, a *manifests.Atlas) (pipeline.Stage, error
 						}
 						anims[in.Anim] = an
 					}
-					sp.Sheet, sp.Animation, sp.Frame = in.Sheet, path.Base(in.Sheet), in.Frame
+					// The animation is named by the asset id in every
+					// format: "fx/lava-flow" in Phaser, PixiJS, Godot
+					// and libGDX alike.
+					sp.Animation, sp.Frame = in.Sheet, in.Frame
 					sp.FPS, sp.Loop = an.FPS, an.Loop
 				}
 				sprites = append(sprites, sp)
