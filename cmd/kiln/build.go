@@ -175,6 +175,10 @@ func (a *app) validateCommand() *cobra.Command {
 				return err
 			}
 			defer p.Close()
+			// Cycles and output collisions show only in the stage graph.
+			if _, err := pipeline.Graph(p.Stages); err != nil {
+				return withCode(exitUsage, err)
+			}
 			if !a.quiet {
 				fmt.Fprintf(a.stdout, "ok: %d manifests, %d assets, %d atlases, %d materials, %d stages\n",
 					len(p.Manifests.Files), len(p.Manifests.Assets), len(p.Manifests.Atlases), len(p.Manifests.Materials), len(p.Stages))

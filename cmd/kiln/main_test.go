@@ -364,3 +364,19 @@ atlases:
 		t.Fatalf("after editing art/c.png built %v, want %v", got, want)
 	}
 }
+
+func TestValidateFindsCycles(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"kiln.yaml": "version: 1\nmodels: {exemplar: builtin:exemplar}\n",
+		"a.kiln.yaml": `version: 1
+assets:
+  - {id: t/a, kind: tileable, prompt: stone, size: 64, from: t/b}
+  - {id: t/b, kind: tileable, prompt: stone, size: 64, from: t/a}
+`,
+	})
+	r := kiln(t, dir, "validate")
+	if r.code != 2 || !strings.Contains(r.stderr, "dependency cycle: t/") || !strings.Contains(r.stderr, "a.kiln.yaml:3:") {
+		t.Fatalf("validate of a cycle: exit %d\n%s", r.code, r.stderr)
+	}
+}
