@@ -3,6 +3,7 @@ package manifests
 import (
 	"errors"
 	"fmt"
+	"github.com/kiln-dev/kiln/internal/spelling"
 	"sort"
 	"strconv"
 	"strings"
@@ -156,7 +157,7 @@ func suggest(name string, candidates []string) string {
 		if c == name {
 			continue
 		}
-		d := editDistance(n, norm(c))
+		d := spelling.Distance(n, norm(c))
 		if bestD < 0 || d < bestD || (d == bestD && c < best) {
 			best, bestD = c, d
 		}
@@ -172,41 +173,6 @@ func suggest(name string, candidates []string) string {
 		return ""
 	}
 	return best
-}
-
-// editDistance is the optimal string alignment distance between a and b:
-// insertions, deletions, substitutions and swaps of neighbours cost 1.
-func editDistance(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	if len(ra) > 64 || len(rb) > 64 {
-		// Long strings are never typos of field names; avoid quadratic work.
-		if a == b {
-			return 0
-		}
-		return 1 << 20
-	}
-	prev2 := make([]int, len(rb)+1)
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			v := min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
-				v = min(v, prev2[j-2]+1)
-			}
-			cur[j] = v
-		}
-		prev2, prev, cur = prev, cur, prev2
-	}
-	return prev[len(rb)]
 }
 
 // didYouMean returns a hint suggesting the closest candidate, or "".

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"fmt"
+	"github.com/kiln-dev/kiln/internal/spelling"
 	"path"
 	"sort"
 	"strings"
@@ -458,32 +459,11 @@ func closest(name string, candidates []string) string {
 		if c == "" {
 			continue
 		}
-		if dist := editDistance(name, c); dist < bestD {
+		if dist := spelling.Distance(name, c); dist < bestD {
 			best, bestD = c, dist
 		}
 	}
 	return best
-}
-
-// editDistance is the Levenshtein distance between a and b (in bytes).
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // intHeap is a min-heap of ints.

@@ -24,6 +24,7 @@ package atlas
 import (
 	"errors"
 	"fmt"
+	"github.com/kiln-dev/kiln/internal/spelling"
 	"image"
 	"math"
 	"strings"
@@ -275,7 +276,7 @@ func isFormat(f string) bool {
 func suggest(word string, candidates []string) string {
 	best, bestD := "", 3
 	for _, c := range candidates {
-		if d := editDistance(strings.ToLower(word), c); d < bestD {
+		if d := spelling.Distance(strings.ToLower(word), c); d < bestD {
 			best, bestD = c, d
 		}
 	}
@@ -283,27 +284,6 @@ func suggest(word string, candidates []string) string {
 		return ""
 	}
 	return fmt.Sprintf(" (did you mean %q?)", best)
-}
-
-// editDistance is the Levenshtein distance between a and b.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // Atlas is a packed atlas: page images and where every frame is.
