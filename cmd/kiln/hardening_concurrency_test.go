@@ -163,19 +163,32 @@ func TestWatchWithManualBuild(t *testing.T) {
 	for i := 0; i < n; i++ {
 		write(i, 1)
 	}
-	manual := exec.Command(kilnBin, "build", "-q")
-	manual.Dir = p
-	var manualErr bytes.Buffer
-	manual.Stderr = &manualErr
-	if err := manual.Start(); err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i < 5; i++ {
-		time.Sleep(60 * time.Millisecond)
-		write(i, 2)
-	}
-	if err := manual.Wait(); err != nil {
-		t.Fatalf("manual build next to watch: %v\n%s", err, manualErr.String())
+	// The manual build may meet the lock of a rebuild watch started for
+	// the same saves; kiln then says so and exits 1, and the user runs it
+	// again, as the message says.
+	deadline := time.Now().Add(60 * time.Second)
+	for attempt := 0; ; attempt++ {
+		manual := exec.Command(kilnBin, "build", "-q")
+		manual.Dir = p
+		var manualErr bytes.Buffer
+		manual.Stderr = &manualErr
+		if err := manual.Start(); err != nil {
+			t.Fatal(err)
+		}
+		if attempt == 0 {
+			for i := 0; i < 5; i++ {
+				time.Sleep(60 * time.Millisecond)
+				write(i, 2)
+			}
+		}
+		err := manual.Wait()
+		if err == nil {
+			break
+		}
+		if !strings.Contains(manualErr.String(), "holds the lock") || time.Now().After(deadline) {
+			t.Fatalf("manual build next to watch: %v\n%s", err, manualErr.String())
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 
 	// Watch catches up: the outputs become those of the last sources.
