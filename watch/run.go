@@ -247,6 +247,9 @@ func (l *loop) run(ctx context.Context) error {
 				l.pending = l.pending.merge(Batch{Paths: f.req.Changed, Rescan: f.req.Rescan})
 				l.restart = true
 				l.restartInitial = l.restartInitial || f.req.Initial
+				// A cancelled retry is still the same wait for the lock:
+				// do not announce it again.
+				l.retrying = l.retrying || f.req.retried
 				fmt.Fprintf(l.o.Out, "%s %s → restarting (cancelled after %s)\n",
 					time.Now().Format("15:04:05"), describeChanges(l.pending.Paths, l.pending.Rescan, false), formatDuration(f.res.Duration))
 			} else if f.res.RetryAfter > 0 && ctx.Err() == nil {
