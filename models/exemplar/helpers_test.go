@@ -5,32 +5,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/kiln-dev/kiln/internal/orttest"
 	"github.com/kiln-dev/kiln/models"
 )
-
-// testLibrary returns the ONNX Runtime library the tests run on:
-// $KILN_ORT_LIB, else the copy kiln's set-up installs. It skips the test
-// with a message when there is none.
-func testLibrary(t testing.TB) string {
-	t.Helper()
-	if p := os.Getenv("KILN_ORT_LIB"); p != "" {
-		if _, err := os.Stat(p); err != nil {
-			t.Skipf("KILN_ORT_LIB=%s: %v", p, err)
-		}
-		return p
-	}
-	candidates := []string{"/root/.cache/kiln/onnxruntime/" + models.ORTVersion + "/libonnxruntime.so.1"}
-	if d, err := models.CacheDir(nil); err == nil {
-		candidates = append(candidates, models.LibraryCachePath(d))
-	}
-	for _, p := range candidates {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	t.Skipf("ONNX Runtime library not found (set KILN_ORT_LIB or run `kiln setup`); looked at %v", candidates)
-	return ""
-}
 
 var (
 	rtOnce sync.Once
@@ -43,7 +20,7 @@ var (
 // temporary folder.
 func testRuntime(t testing.TB) *models.Runtime {
 	t.Helper()
-	lib := testLibrary(t)
+	lib := orttest.Library(t)
 	rtOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "kiln-exemplar-rt-")
 		if err != nil {

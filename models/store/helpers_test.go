@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kiln-dev/kiln/internal/orttest"
 	"github.com/kiln-dev/kiln/internal/safepath"
 	"github.com/kiln-dev/kiln/models"
 	"github.com/kiln-dev/kiln/models/testmodels"
@@ -291,33 +292,10 @@ func exists(p string) bool {
 	return err == nil
 }
 
-// testLibrary returns the ONNX Runtime library ($KILN_ORT_LIB or kiln's
-// cache), skipping the test with a message when there is none.
-func testLibrary(t testing.TB) string {
-	t.Helper()
-	if p := os.Getenv("KILN_ORT_LIB"); p != "" {
-		if _, err := os.Stat(p); err != nil {
-			t.Skipf("KILN_ORT_LIB=%s: %v", p, err)
-		}
-		return p
-	}
-	candidates := []string{"/root/.cache/kiln/onnxruntime/" + models.ORTVersion + "/libonnxruntime.so.1"}
-	if d, err := models.CacheDir(nil); err == nil {
-		candidates = append(candidates, models.LibraryCachePath(d))
-	}
-	for _, p := range candidates {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	t.Skipf("ONNX Runtime library not found (set KILN_ORT_LIB or run `kiln setup`); looked at %v", candidates)
-	return ""
-}
-
 // testRuntime is a one-thread CPU runtime with a private cache.
 func testRuntime(t testing.TB) *models.Runtime {
 	t.Helper()
-	rt, err := models.NewRuntime(models.RuntimeOptions{Library: testLibrary(t), Threads: 1, CacheDir: t.TempDir()})
+	rt, err := models.NewRuntime(models.RuntimeOptions{Library: orttest.Library(t), Threads: 1, CacheDir: t.TempDir()})
 	if err != nil {
 		t.Fatalf("NewRuntime: %v", err)
 	}
