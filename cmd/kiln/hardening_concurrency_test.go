@@ -153,10 +153,17 @@ func TestWatchWithManualBuild(t *testing.T) {
 	waitFor("the initial build", func() bool { return strings.Contains(log.String(), "initial build →") })
 
 	// Change every source, build by hand, and keep saving while it runs.
+	// Saves go through a backup-style temp file renamed over the source,
+	// as editors' safe write does, so the manual build never sees a
+	// source missing or half-written (deleting a source under a running
+	// build is a real error, not what this test is about).
 	write := func(i, v int) {
 		path := filepath.Join(p, filepath.FromSlash(testproject.ImagePath(i)))
-		os.Remove(path)
-		if err := os.WriteFile(path, testproject.PNG(i+1000*v), 0o644); err != nil {
+		tmp := path + "~"
+		if err := os.WriteFile(tmp, testproject.PNG(i+1000*v), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, path); err != nil {
 			t.Fatal(err)
 		}
 	}
