@@ -145,3 +145,66 @@ func TestPlan(t *testing.T) {
 		}
 	}
 }
+
+// TestToByte checks the conversion of decoder values to bytes against a
+// plain statement of diffusers' rule (clamp (v/2 + 0.5) to [0, 1], times
+// 255 in float32, round half to even) on every value near each rounding
+// tie and on a sweep of float32 bit patterns.
+func TestToByte(t *testing.T) {
+	want := func(v float32) uint8 {
+		x := v*0.5 + 0.5
+		switch {
+		case math.IsNaN(float64(x)), x <= 0:
+			return 0
+		case x >= 1:
+			return 255
+		}
+		y := float64(x * 255)
+		fl := math.Floor(y)
+		switch d := y - fl; {
+		case d > 0.5, d == 0.5 && int(fl)%2 == 1:
+			return uint8(fl + 1)
+		}
+		return uint8(fl)
+	}
+	check := func(v float32) {
+		if got, w := toByte(v), want(v); got != w {
+			t.Fatalf("toByte(%g) = %d, want %d", v, got, w)
+		}
+	}
+	for k := 0; k <= 255; k++ {
+		tie := float32((float64(k)+0.5)/255*2 - 1)
+		v := tie
+		for range 64 {
+			v = math.Nextafter32(v, -2)
+		}
+		for range 128 {
+			check(v)
+			v = math.Nextafter32(v, 2)
+		}
+	}
+	for bits := uint64(0); bits < 1<<32; bits += 997 {
+		check(math.Float32frombits(uint32(bits)))
+	}
+	// A large image goes through several goroutines; the bands meet
+	// without a gap or an overlap.
+	const h, w = 300, 301
+	data := make([]float32, 3*h*w)
+	for i := range data {
+		data[i] = float32(i%509)/254 - 1
+	}
+	imgs, err := TensorToImages(Tensor{Shape: []int64{1, 3, h, w}, Data: data})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < h*w; i++ {
+		for c := 0; c < 3; c++ {
+			if got, w := imgs[0].Pix[4*i+c], want(data[c*h*w+i]); got != w {
+				t.Fatalf("pixel %d channel %d: %d, want %d", i, c, got, w)
+			}
+		}
+		if imgs[0].Pix[4*i+3] != 255 {
+			t.Fatalf("pixel %d alpha %d", i, imgs[0].Pix[4*i+3])
+		}
+	}
+}

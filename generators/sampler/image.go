@@ -1,10 +1,13 @@
 package sampler
 
 import (
+	"encoding/binary"
 	"fmt"
 	"image"
 	"image/color"
 	"math"
+	"runtime"
+	"sync"
 )
 
 // ImageToTensor converts an image into the VAE encoder's input: a
@@ -41,6 +44,8 @@ func ImageToTensor(img image.Image) Tensor {
 // TensorToImages converts decoder output, [batch, 3, H, W] with values in
 // [-1, 1], into opaque images, as diffusers' postprocessing does:
 // (x/2 + 0.5) clamped to [0, 1], times 255, rounded half to even.
+// Large images are converted by several goroutines, one band of rows
+// each, because this pass runs while ONNX Runtime's threads sit idle.
 func TensorToImages(t Tensor) ([]*image.NRGBA, error) {
 	if len(t.Shape) != 4 || t.Shape[1] != 3 || t.Shape[0] < 1 || t.Shape[2] < 1 || t.Shape[3] < 1 {
 		return nil, fmt.Errorf("decoded images have shape %v, want [batch, 3, height, width]", t.Shape)
@@ -51,39 +56,61 @@ func TensorToImages(t Tensor) ([]*image.NRGBA, error) {
 	}
 	out := make([]*image.NRGBA, n)
 	plane := h * w
+	// Bands of at least minBand pixels: below that, starting a goroutine
+	// costs more than it saves.
+	const minBand = 1 << 16
+	bands := min(runtime.GOMAXPROCS(0), max(1, plane/minBand))
 	for k := range out {
 		img := image.NewNRGBA(image.Rect(0, 0, w, h))
 		src := t.Data[k*3*plane : (k+1)*3*plane]
 		r, g, bl := src[:plane], src[plane:2*plane], src[2*plane:]
-		pix := img.Pix[:4*plane]
-		for i := range r {
-			px := pix[4*i : 4*i+4 : 4*i+4]
-			px[0] = toByte(r[i])
-			px[1] = toByte(g[i])
-			px[2] = toByte(bl[i])
-			px[3] = 255
+		if bands == 1 {
+			planesToPix(img.Pix, r, g, bl)
+		} else {
+			band := func(b int) {
+				lo, hi := b*plane/bands, (b+1)*plane/bands
+				planesToPix(img.Pix[4*lo:4*hi], r[lo:hi], g[lo:hi], bl[lo:hi])
+			}
+			var wg sync.WaitGroup
+			for b := 1; b < bands; b++ {
+				wg.Go(func() { band(b) })
+			}
+			band(0)
+			wg.Wait()
 		}
 		out[k] = img
 	}
 	return out, nil
 }
 
+// planesToPix interleaves three planes of decoder values into opaque
+// NRGBA pixels, one 32-bit store per pixel.
+func planesToPix(pix []uint8, r, g, b []float32) {
+	pix = pix[:4*len(r)]
+	g, b = g[:len(r)], b[:len(r)]
+	for i, rv := range r {
+		px := uint32(toByte(rv)) | uint32(toByte(g[i]))<<8 | uint32(toByte(b[i]))<<16 | 0xff<<24
+		binary.LittleEndian.PutUint32(pix[4*i:], px)
+	}
+}
+
+// toByte maps a decoder value to a byte: x = v/2 + 0.5 clamped to [0, 1]
+// (NaN to 0), then x·255 rounded half to even. The product is a float32,
+// as numpy computes it.
 func toByte(v float32) uint8 {
 	x := v*0.5 + 0.5
+	if x > 1 {
+		x = 1
+	}
 	if !(x > 0) { // also NaN
-		return 0
+		x = 0
 	}
-	if x >= 1 {
-		return 255
-	}
-	// Round x·255 (a float32 product, as numpy computes it) half to
-	// even; the float64 addition is exact.
-	y := float64(x * 255)
-	r := int(y + 0.5)
-	if float64(r)-y == 0.5 && r&1 == 1 {
-		r--
-	}
-	return uint8(r)
+	// x·255 is below 2^8, so adding 2^23 in float32 leaves no fraction
+	// bits: the sum rounds the product to an integer, half to even, and
+	// its low significand bits are that integer. The explicit conversion
+	// keeps the compiler from fusing or widening the product.
+	const magic = 1 << 23
+	return uint8(math.Float32bits(float32(x*255) + magic))
 }
 
 // GuidanceEmbedding is the LCM UNet's timestep_cond for guidance scale
