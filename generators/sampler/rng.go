@@ -2,6 +2,8 @@ package sampler
 
 import (
 	"math"
+	"runtime"
+	"sync"
 )
 
 // Generator reproduces PyTorch's CPU random generator
@@ -148,8 +150,26 @@ func (g *Generator) FillNormal(dst []float32) {
 	for i := range dst {
 		dst[i] = g.uniform32()
 	}
-	for i := 0; i+16 <= n; i += 16 {
-		boxMuller16((*[16]float32)(dst[i : i+16]))
+	// The uniforms come from one sequential stream; the blocks of 16
+	// are independent, so large fills (a latent of a 512² image is 16384
+	// values) share them out over the cores. The result is the same.
+	blocks := n / 16
+	parts := 1
+	if blocks >= 2*minBlocksPerPart {
+		parts = min(runtime.GOMAXPROCS(0), blocks/minBlocksPerPart)
+	}
+	if parts <= 1 {
+		boxMullerBlocks(dst[:16*blocks])
+	} else {
+		part := func(p int) {
+			boxMullerBlocks(dst[16*(p*blocks/parts) : 16*((p+1)*blocks/parts)])
+		}
+		var wg sync.WaitGroup
+		for p := 1; p < parts; p++ {
+			wg.Go(func() { part(p) })
+		}
+		part(0)
+		wg.Wait()
 	}
 	if n%16 != 0 {
 		tail := (*[16]float32)(dst[n-16:])
@@ -157,6 +177,18 @@ func (g *Generator) FillNormal(dst []float32) {
 			tail[i] = g.uniform32()
 		}
 		boxMuller16(tail)
+	}
+}
+
+// minBlocksPerPart is the fewest blocks of 16 worth a goroutine of their
+// own in FillNormal (about 60 µs of work).
+const minBlocksPerPart = 64
+
+// boxMullerBlocks runs boxMuller16 over d, whose length is a multiple of
+// 16.
+func boxMullerBlocks(d []float32) {
+	for i := 0; i+16 <= len(d); i += 16 {
+		boxMuller16((*[16]float32)(d[i : i+16]))
 	}
 }
 
@@ -181,17 +213,27 @@ func sqrt32(x float32) float32 { return float32(math.Sqrt(float64(x))) }
 // fma32 is a fused multiply-add on float32 values with a single rounding,
 // as the FMA instructions the AVX2 kernels compile to. a*b is exact in
 // float64; the float64 sum can round to a float32 midpoint that the exact
-// value is not on, so that case is nudged toward the exact value first.
+// value is not on, so that rare case is settled by fma32Tie. The common
+// path is small enough for the compiler to inline.
 func fma32(a, b, c float32) float32 {
-	p := float64(a) * float64(b)
-	s := p + float64(c)
-	bits := math.Float64bits(s)
+	s := float64(a)*float64(b) + float64(c)
 	// A float32 midpoint has a 1 followed by 28 zero bits below the
 	// 24-bit significand; only then can the float64 rounding have
 	// decided the float32 one.
-	if bits&(1<<29-1) != 1<<28 {
-		return float32(s)
+	if math.Float64bits(s)&(1<<29-1) == 1<<28 {
+		return fma32Tie(a, b, c, s)
 	}
+	return float32(s)
+}
+
+// fma32Tie rounds a·b + c to float32 when s, its float64 rounding, is a
+// float32 midpoint: s is nudged toward the exact value first. It is kept
+// out of line so that fma32 stays inlinable.
+//
+//go:noinline
+func fma32Tie(a, b, c float32, s float64) float32 {
+	p := float64(a) * float64(b)
+	bits := math.Float64bits(s)
 	// Exact error of the float64 addition (Knuth's TwoSum).
 	bb := s - p
 	e := (p - (s - bb)) + (float64(c) - bb)
