@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"unsafe"
 
 	"github.com/kiln-dev/kiln/generators/sampler"
@@ -68,9 +69,22 @@ type Diffuser struct {
 	// conversion buffers and remembered conditioning are not displaced
 	// by the VAE's much larger ones.
 	unetScratch scratchPool
+	// decoded holds up to maxRecycled buffers of decoded images the
+	// sampler has handed back through Recycle, for the next DecodeLatents
+	// to write into: a 512² image is 3 MB that would otherwise be
+	// allocated and zeroed for every image.
+	decodedMu sync.Mutex
+	decoded   [][]float32
 }
 
-var _ sampler.Model = (*Diffuser)(nil)
+// maxRecycled bounds the decode buffers a Diffuser keeps: one per
+// generation running at once is plenty.
+const maxRecycled = 2
+
+var (
+	_ sampler.Model    = (*Diffuser)(nil)
+	_ sampler.Recycler = (*Diffuser)(nil)
+)
 
 // graphComponents are the components whose graphs DiffuserOptions can
 // replace or point at other weights.
@@ -729,7 +743,8 @@ func (d *Diffuser) DecodeLatents(ctx context.Context, latents sampler.Tensor) (s
 	if c <= 0 {
 		c = 3
 	}
-	out, err := d.runVAE(ctx, v, latents, []int64{ls[0], c, ls[2] * f, ls[3] * f}, d.vaeHint())
+	shape := []int64{ls[0], c, ls[2] * f, ls[3] * f}
+	out, err := d.runVAE(ctx, v, latents, shape, d.vaeHint(), d.decodeBuffer(numel(shape)))
 	if err != nil {
 		return sampler.Tensor{}, err
 	}
@@ -737,6 +752,33 @@ func (d *Diffuser) DecodeLatents(ctx context.Context, latents sampler.Tensor) (s
 		return sampler.Tensor{}, fmt.Errorf("%w: the VAE overflowed (fp16 VAEs of SDXL do; use an fp32 VAE or the fp16-fixed one)", err)
 	}
 	return out, nil
+}
+
+// Recycle takes back the buffer of a tensor DecodeLatents returned, once
+// the caller is done with it, so that the next decode writes into it.
+func (d *Diffuser) Recycle(t sampler.Tensor) {
+	if cap(t.Data) == 0 {
+		return
+	}
+	d.decodedMu.Lock()
+	defer d.decodedMu.Unlock()
+	if len(d.decoded) < maxRecycled {
+		d.decoded = append(d.decoded, t.Data[:cap(t.Data)])
+	}
+}
+
+// decodeBuffer returns a recycled buffer of n values, or nil (the output
+// is then allocated) when none is large enough.
+func (d *Diffuser) decodeBuffer(n int) []float32 {
+	d.decodedMu.Lock()
+	defer d.decodedMu.Unlock()
+	for i, b := range d.decoded {
+		if n > 0 && cap(b) >= n {
+			d.decoded = slices.Delete(d.decoded, i, i+1)
+			return b[:n]
+		}
+	}
+	return nil
 }
 
 // EncodeImage runs the VAE encoder on images in [-1, 1]. Encoders that
@@ -764,7 +806,7 @@ func (d *Diffuser) EncodeImage(ctx context.Context, images sampler.Tensor) (mean
 			c = 2 * lc
 		}
 	}
-	out, err := d.runVAE(ctx, v, images, []int64{is[0], c, is[2] / f, is[3] / f}, d.vaeHint())
+	out, err := d.runVAE(ctx, v, images, []int64{is[0], c, is[2] / f, is[3] / f}, d.vaeHint(), nil)
 	if err != nil {
 		return mean, logvar, err
 	}
@@ -793,7 +835,7 @@ func (d *Diffuser) vaeHint() string {
 	return fmt.Sprintf("kiln takes the VAE scale factor %d from block_out_channels in the VAE's config.json (2^(entries-1), as diffusers does; 8 without a config), and the graph scales differently: fix the config", d.info.VAEFactor)
 }
 
-func (d *Diffuser) runVAE(ctx context.Context, v *vaeGraph, in sampler.Tensor, outShape []int64, hint string) (sampler.Tensor, error) {
+func (d *Diffuser) runVAE(ctx context.Context, v *vaeGraph, in sampler.Tensor, outShape []int64, hint string, dst []float32) (sampler.Tensor, error) {
 	s, err := d.rt.Acquire(ctx, v.spec)
 	if err != nil {
 		return sampler.Tensor{}, err
@@ -801,7 +843,7 @@ func (d *Diffuser) runVAE(ctx context.Context, v *vaeGraph, in sampler.Tensor, o
 	defer s.Release()
 	sc := d.scratch.get()
 	defer d.scratch.put(sc)
-	res, err := run(ctx, s, v.what, sc, map[string]feedValue{v.in.Name: {shape: in.Shape, f32: in.Data}}, []fetch{{name: v.out.Name, shape: outShape, hint: hint, prealloc: true}})
+	res, err := run(ctx, s, v.what, sc, map[string]feedValue{v.in.Name: {shape: in.Shape, f32: in.Data}}, []fetch{{name: v.out.Name, shape: outShape, hint: hint, prealloc: true, dst: dst}})
 	if err != nil {
 		return sampler.Tensor{}, err
 	}

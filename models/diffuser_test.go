@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -685,5 +686,38 @@ func TestUNetConditioningReused(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestDecodeRecycle checks that a decode buffer handed back through
+// Recycle is written into by the next decode of that size, with the same
+// pixels as a decode into fresh memory, and that a larger decode does not
+// take a buffer too small for it.
+func TestDecodeRecycle(t *testing.T) {
+	d := sharedDiffuser(t, testmodels.Optimum)
+	ctx := context.Background()
+	a, err := d.DecodeLatents(ctx, tensor(7, 1, 4, 8, 8))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := slices.Clone(a.Data)
+	d.Recycle(a)
+	b, err := d.DecodeLatents(ctx, tensor(7, 1, 4, 8, 8))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if &b.Data[0] != &a.Data[0] {
+		t.Error("the second decode did not reuse the recycled buffer")
+	}
+	if !slices.Equal(b.Data, want) {
+		t.Error("a decode into a recycled buffer gave other values")
+	}
+	d.Recycle(b)
+	big, err := d.DecodeLatents(ctx, tensor(7, 1, 4, 16, 16))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(big.Data) != 3*128*128 || &big.Data[0] == &b.Data[0] {
+		t.Errorf("a larger decode got %d values in the small recycled buffer", len(big.Data))
 	}
 }

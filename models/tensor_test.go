@@ -2,8 +2,10 @@ package models
 
 import (
 	"math"
+	"strings"
 	"testing"
 
+	"github.com/kiln-dev/kiln/generators/sampler"
 	"github.com/kiln-dev/kiln/models/onnx"
 )
 
@@ -92,4 +94,43 @@ func BenchmarkFloat16Conversion(b *testing.B) {
 			sc.half("encoder_hidden_states", src)
 		}
 	})
+}
+
+// checkFinite finds ±Inf and NaN anywhere, and nothing else.
+func TestCheckFinite(t *testing.T) {
+	inf, nan := float32(math.Inf(1)), float32(math.NaN())
+	tests := []struct {
+		name string
+		n    int     // values
+		at   int     // where bad is put, -1 for nowhere
+		bad  float32 // the value put there
+		want string  // "" for no error
+	}{
+		{"all finite", 1003, -1, 0, ""},
+		{"empty", 0, -1, 0, ""},
+		{"largest float32 is finite", 9, 4, math.MaxFloat32, ""},
+		{"subnormal is finite", 9, 4, math.SmallestNonzeroFloat32, ""},
+		{"+Inf first", 8, 0, inf, "+Inf at element 0"},
+		{"-Inf in the middle", 1003, 500, -inf, "-Inf at element 500"},
+		{"NaN in the tail", 1003, 1002, nan, "NaN at element 1002"},
+		{"NaN alone", 1, 0, nan, "NaN at element 0"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := make([]float32, tt.n)
+			for i := range d {
+				d[i] = float32(i%7) - 3
+			}
+			if tt.at >= 0 {
+				d[tt.at] = tt.bad
+			}
+			err := checkFinite("vae decoder", sampler.Tensor{Shape: []int64{int64(tt.n)}, Data: d})
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("error %v", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Fatalf("error %v, want one saying %q", err, tt.want)
+			}
+		})
+	}
 }

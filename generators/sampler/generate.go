@@ -108,20 +108,36 @@ func Generate(ctx context.Context, m Model, req Request) ([]*image.NRGBA, Report
 		return fail(err)
 	}
 
-	t0 := time.Now()
-	cond, warnings, err := g.encodeText(ctx, m, req)
-	rep.TextTime = time.Since(t0)
-	rep.Warnings = append(rep.Warnings, warnings...)
-	if err != nil {
-		return fail(err)
-	}
-
 	gen := NewGenerator(req.Seed)
 	lat := make([]float32, g.count*g.per)
 	if req.InitNoise != nil && len(req.InitNoise) != len(lat) {
 		return fail(fmt.Errorf("init noise has %d values, want %d (%d images of %dx%dx%d latents)",
 			len(req.InitNoise), len(lat), g.count, info.LatentChannels, g.lh, g.lw))
 	}
+	// Text encoding draws nothing from the generator, so txt2img's
+	// starting noise is drawn while the text encoder runs, on a core
+	// ONNX Runtime leaves idle when it runs single-threaded. The numbers
+	// drawn are the same as after encoding.
+	var noiseDrawn chan struct{}
+	if req.InitImage == nil && req.InitNoise == nil {
+		noiseDrawn = make(chan struct{})
+		go func() {
+			gen.FillNormal(lat)
+			close(noiseDrawn)
+		}()
+	}
+
+	t0 := time.Now()
+	cond, warnings, err := g.encodeText(ctx, m, req)
+	rep.TextTime = time.Since(t0)
+	rep.Warnings = append(rep.Warnings, warnings...)
+	if noiseDrawn != nil {
+		<-noiseDrawn
+	}
+	if err != nil {
+		return fail(err)
+	}
+
 	if req.InitImage != nil {
 		t0 = time.Now()
 		err = g.initLatents(ctx, m, req, gen, lat)
@@ -132,8 +148,6 @@ func Generate(ctx context.Context, m Model, req Request) ([]*image.NRGBA, Report
 	} else {
 		if req.InitNoise != nil {
 			copy(lat, req.InitNoise)
-		} else {
-			gen.FillNormal(lat)
 		}
 		k := float32(g.sch.InitNoiseSigma())
 		for i := range lat {
@@ -413,7 +427,7 @@ func (g *generation) denoise(ctx context.Context, m Model, req Request, tc *text
 	}
 	inBuf := make([]float32, rows*g.per)
 	outBuf := make([]float32, rows*g.per)
-	pred := make([]float32, len(lat))
+	var pred []float32 // guided predictions when several calls make a step
 	inputs := map[int]*chunkInputs{}
 	ts := g.sch.Timesteps()
 	for k, t := range ts {
@@ -421,6 +435,7 @@ func (g *generation) denoise(ctx context.Context, m Model, req Request, tc *text
 			return err
 		}
 		scale := float32(g.sch.InputScale(k))
+		stepped := false
 		for i0 := 0; i0 < g.count; i0 += g.batch {
 			c := min(g.batch, g.count-i0)
 			in := inputs[c]
@@ -430,11 +445,18 @@ func (g *generation) denoise(ctx context.Context, m Model, req Request, tc *text
 			}
 			src := lat[i0*g.per : (i0+c)*g.per]
 			dst := in.latents.Data
-			for j, v := range src {
-				dst[j] = v * scale
-			}
 			if g.guided {
-				copy(dst[len(src):], dst[:len(src)])
+				// Both halves of the batch get the same latents.
+				a, b := dst[:len(src)], dst[len(src):2*len(src)]
+				for j, v := range src {
+					x := v * scale
+					a[j], b[j] = x, x
+				}
+			} else {
+				a := dst[:len(src)]
+				for j, v := range src {
+					a[j] = v * scale
+				}
 			}
 			t0 := time.Now()
 			out, err := m.UNet(ctx, UNetInput{
@@ -449,19 +471,40 @@ func (g *generation) denoise(ctx context.Context, m Model, req Request, tc *text
 			if len(out.Data) != len(dst) {
 				return fmt.Errorf("denoise step %d/%d: the UNet returned shape %v, want %v", k+1, len(ts), out.Shape, in.latents.Shape)
 			}
+			if c == g.count {
+				// One call carries every image: the scheduler steps on
+				// the output itself, applying guidance as it reads it,
+				// without a pass or a buffer of its own.
+				n := len(src)
+				var cond []float32
+				if g.guided {
+					cond = out.Data[n : 2*n]
+				}
+				if err := g.sch.step(k, out.Data[:n], cond, g.guidance, lat, gen); err != nil {
+					return err
+				}
+				stepped = true
+				break
+			}
+			if pred == nil {
+				pred = make([]float32, len(lat))
+			}
 			p := pred[i0*g.per : (i0+c)*g.per]
 			if g.guided {
 				n := len(src)
-				u, cnd := out.Data[:n], out.Data[n:]
-				for j := range p {
-					p[j] = u[j] + g.guidance*(cnd[j]-u[j])
+				u, cnd := out.Data[:n], out.Data[n:2*n]
+				p = p[:n]
+				for j, uv := range u {
+					p[j] = uv + g.guidance*(cnd[j]-uv)
 				}
 			} else {
 				copy(p, out.Data)
 			}
 		}
-		if err := g.sch.Step(k, pred, lat, gen); err != nil {
-			return err
+		if !stepped {
+			if err := g.sch.Step(k, pred, lat, gen); err != nil {
+				return err
+			}
 		}
 		if req.Progress != nil {
 			req.Progress(k+1, len(ts))
@@ -495,6 +538,9 @@ func (g *generation) decode(ctx context.Context, m Model, lat []float32) ([]*ima
 		imgs, err := TensorToImages(out)
 		if err != nil {
 			return nil, fmt.Errorf("decode image %d: %w", i+1, err)
+		}
+		if r, ok := m.(Recycler); ok {
+			r.Recycle(out)
 		}
 		images = append(images, imgs[0])
 	}

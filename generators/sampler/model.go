@@ -89,3 +89,12 @@ type Model interface {
 	// when the encoder returns only a sample), both unscaled.
 	EncodeImage(ctx context.Context, images Tensor) (mean, logvar Tensor, err error)
 }
+
+// Recycler is implemented by models that can reuse the memory of the
+// images they decode. Once the sampler has converted the tensor
+// DecodeLatents returned, it hands it back through Recycle and never
+// touches it again, so the model may decode the next image into the same
+// buffer instead of allocating (and zeroing) megabytes per image.
+type Recycler interface {
+	Recycle(t Tensor)
+}

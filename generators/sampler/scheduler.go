@@ -222,8 +222,16 @@ func (s *Scheduler) predict(alpha, sigma float64) (ax, bx, ae, be float64) {
 // draw noise of sample's size from g, as diffusers draws it with the
 // pipeline's generator.
 func (s *Scheduler) Step(i int, modelOut, sample []float32, g *Generator) error {
-	if len(modelOut) != len(sample) {
-		return fmt.Errorf("scheduler step: model output has %d values, latents %d", len(modelOut), len(sample))
+	return s.step(i, modelOut, nil, 0, sample, g)
+}
+
+// step is Step on the model output u, or, when cond is not nil, on the
+// guided output u + w·(cond − u) computed element by element as the step
+// reads it (u is then the unconditional prediction), which saves the
+// sampler a pass over the latents and a buffer.
+func (s *Scheduler) step(i int, u, cond []float32, w float32, sample []float32, g *Generator) error {
+	if len(u) != len(sample) || cond != nil && len(cond) != len(sample) {
+		return fmt.Errorf("scheduler step: model output has %d values, latents %d", len(u), len(sample))
 	}
 	k := s.start + i
 	if i < 0 || k >= len(s.timesteps) {
@@ -251,17 +259,41 @@ func (s *Scheduler) Step(i int, modelOut, sample []float32, g *Generator) error 
 		noise = s.noise[:len(sample)]
 		g.FillNormal(noise)
 	}
-	apply(c, sample, modelOut, s.prevX0, noise)
+	apply(c, sample, u, cond, w, s.prevX0, noise)
 	return nil
 }
 
-// apply runs one step update over all elements, in place on sample.
-func apply(c coeffs, sample, m, prev, noise []float32) {
+// apply runs one step update over all elements, in place on sample. The
+// model output is m, or m + w·(cond − m) when cond is not nil.
+func apply(c coeffs, sample, m, cond []float32, w float32, prev, noise []float32) {
 	ax, bx, ae, be := float32(c.ax), float32(c.bx), float32(c.ae), float32(c.be)
 	cs, cx, ce, cp, cn := float32(c.cs), float32(c.cx), float32(c.ce), float32(c.cp), float32(c.cn)
 	lim := float32(c.clip)
+	m = m[:len(sample)]
+	if lim == 0 && ce == 0 && cp == 0 && noise == nil && !c.storeX0 {
+		// Euler, DDIM with eta 0 and LCM's last step: the same sums as
+		// below, without the per-element branches.
+		if cond != nil {
+			cond = cond[:len(sample)]
+			for j, sv := range sample {
+				uv := m[j]
+				mv := float32(uv + w*(cond[j]-uv))
+				x0 := ax*sv + bx*mv
+				sample[j] = cs*sv + cx*x0
+			}
+			return
+		}
+		for j, sv := range sample {
+			x0 := ax*sv + bx*m[j]
+			sample[j] = cs*sv + cx*x0
+		}
+		return
+	}
 	for j, sv := range sample {
 		mv := m[j]
+		if cond != nil {
+			mv = float32(mv + w*(cond[j]-mv))
+		}
 		x0 := ax*sv + bx*mv
 		if lim > 0 {
 			x0 = min(max(x0, -lim), lim)
