@@ -1,9 +1,11 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -384,5 +386,28 @@ func TestStageWithoutOutputs(t *testing.T) {
 		if got := statuses(rep); got != "lint=cached use=cached" {
 			t.Errorf("%s: %s", mode, got)
 		}
+	}
+}
+
+// TestPublishNewVersionIsNotAnEdit: when a stage's inputs change, its new
+// output replaces the previous version without the log calling that
+// version an edit; a file edited by hand is called one and replaced.
+func TestPublishNewVersionIsNotAnEdit(t *testing.T) {
+	p := newProject(t)
+	var logBuf bytes.Buffer
+	o := p.opts()
+	o.Log = slog.New(slog.NewTextHandler(&logBuf, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	p.build([]Stage{p.constStage("a:gen", "one", "a.txt")}, o)
+	p.build([]Stage{p.constStage("a:gen", "two", "a.txt")}, o)
+	if p.read("a.txt") != "two" {
+		t.Fatalf("output %q", p.read("a.txt"))
+	}
+	if strings.Contains(logBuf.String(), "restored") {
+		t.Fatalf("a new version was logged as a restore:\n%s", logBuf.String())
+	}
+	os.WriteFile(p.out("a.txt"), []byte("edited"), 0o644)
+	p.build([]Stage{p.constStage("a:gen", "three", "a.txt")}, o)
+	if p.read("a.txt") != "three" || !strings.Contains(logBuf.String(), `was="modified outside kiln"`) {
+		t.Fatalf("output %q, log:\n%s", p.read("a.txt"), logBuf.String())
 	}
 }

@@ -36,6 +36,9 @@ func (b *builder) publish(ctx context.Context, n *node, outs outputSet) ([]strin
 		if err := b.writeOutput(ctx, n, rel, name, ref); err != nil {
 			return restored, err
 		}
+		if what == "outdated" {
+			continue // a new version replacing the previous one
+		}
 		if what != "missing" || b.old.Stages[n.st.ID] != nil {
 			n.log(b).Info("restored output from the cache", "path", rel, "was", what)
 		}
@@ -69,22 +72,34 @@ func (b *builder) outputCurrent(n *node, rel, name string, ref blobRef) (bool, s
 		b.outputs[rel] = outputRecord{Stage: n.st.ID, Name: name, statRecord: rec}
 		b.mu.Unlock()
 	}
-	if old, ok := b.old.Outputs[rel]; ok && old.SHA256 == ref.SHA256 && old.unchanged(cur) {
+	old, known := b.old.Outputs[rel]
+	if known && old.SHA256 == ref.SHA256 && old.unchanged(cur) {
 		if old.Stage != n.st.ID || old.Name != name {
 			record(old.statRecord)
 		}
 		return true, ""
 	}
-	if cur.Size != ref.Size {
+	// A file that is not the new version is either the one an earlier
+	// build published (an older version, not an edit) or an edit.
+	differs := func(sha digest) (bool, string) {
+		if known && old.SHA256 == sha {
+			return false, "outdated"
+		}
+		return false, "modified outside kiln"
+	}
+	if known && !old.SHA256.IsZero() && old.unchanged(cur) {
+		return differs(old.SHA256)
+	}
+	if cur.Size != ref.Size && (!known || old.SHA256.IsZero()) {
 		return false, "modified outside kiln"
 	}
 	b.hashed.Add(1)
-	sha, _, err := hashFile(abs)
+	sha, size, err := hashFile(abs)
 	if err != nil {
 		return false, "unreadable (" + err.Error() + ")"
 	}
-	if sha != ref.SHA256 {
-		return false, "modified outside kiln"
+	if sha != ref.SHA256 || size != ref.Size {
+		return differs(sha)
 	}
 	record(trustAt(cur, sha, now))
 	return true, ""
