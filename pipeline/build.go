@@ -63,6 +63,11 @@ type Options struct {
 	Log *slog.Logger
 	// Progress receives events for a display. May be nil.
 	Progress Progress
+	// Session, when set, lets this build take over work a superseded
+	// build of the same session left running, and leave its own for the
+	// next one (see Session). Watch mode sets it; a single build does not
+	// need one.
+	Session *Session
 }
 
 // ErrFailed is wrapped by Build's error when stages failed.
@@ -160,15 +165,28 @@ func Build(ctx context.Context, stages []Stage, o Options) (*Report, error) {
 		return nil, err
 	}
 	readOnly := o.DryRun || o.Check
+	if readOnly {
+		o.Session = nil
+	}
+	liveRuns := false
 	if !readOnly {
 		if err := os.MkdirAll(o.CacheDir, 0o755); err != nil {
 			return nil, fmt.Errorf("create cache folder %s: %w", o.CacheDir, err)
 		}
-		lk, err := acquireLock(o.CacheDir)
-		if err != nil {
-			return nil, err
+		if o.Session != nil {
+			release, live, err := o.Session.acquire(o.CacheDir)
+			if err != nil {
+				return nil, err
+			}
+			defer release()
+			liveRuns = live
+		} else {
+			lk, err := acquireLock(o.CacheDir)
+			if err != nil {
+				return nil, err
+			}
+			defer lk.release()
 		}
-		defer lk.release()
 	}
 	// Read the build state while the graph is validated.
 	stateCh := make(chan *buildState, 1)
@@ -181,12 +199,27 @@ func Build(ctx context.Context, stages []Stage, o Options) (*Report, error) {
 
 	b := newBuilder(o, dag, mask, state)
 	if !readOnly {
-		if err := b.recover(); err != nil {
+		// Runs a superseded build of the session left going write into
+		// the cache's temporary folder, and the session has held the
+		// lock since they started: nothing there is left over.
+		if err := b.recover(!liveRuns); err != nil {
 			return nil, err
 		}
 	}
+	if o.Session != nil {
+		selected := make(map[string]bool, b.selected)
+		for _, n := range b.nodes {
+			if n.selected {
+				selected[n.st.ID] = true
+			}
+		}
+		o.Session.prune(selected)
+	}
 	b.prog.start(b.selected)
 	b.run(ctx)
+	if o.Session != nil && !o.Session.detaches(context.Cause(ctx)) {
+		o.Session.finishBuild()
+	}
 	var finishErr error
 	if !readOnly {
 		finishErr = b.finish()
@@ -259,6 +292,10 @@ type node struct {
 	dependents []*node
 	selected   bool
 	pending    int // unfinished selected deps; owned by the coordinator
+
+	// adopted is the run of this stage a superseded build left going,
+	// which this build takes over; owned by the stage's worker.
+	adopted *sessionRun
 
 	// repairMu serialises rebuilding this stage when a dependent finds
 	// its cache entry damaged.
@@ -342,7 +379,11 @@ func newBuilder(o Options, dag *DAG, mask []bool, old *buildState) *builder {
 		if s.Resource == Accelerator {
 			dev := deviceName(s.Device)
 			if b.accel[dev] == nil {
-				b.accel[dev] = make(chan struct{}, o.AccelJobs)
+				if o.Session != nil {
+					b.accel[dev] = o.Session.slots(dev, o.AccelJobs)
+				} else {
+					b.accel[dev] = make(chan struct{}, o.AccelJobs)
+				}
 			}
 		}
 	}
@@ -364,7 +405,10 @@ func newBuilder(o Options, dag *DAG, mask []bool, old *buildState) *builder {
 // temporary folder, temporary files next to the state file, and (if that
 // build was writing outputs) temporary files next to published outputs.
 // It runs under the project lock.
-func (b *builder) recover() error {
+func (b *builder) recover(clearTmp bool) error {
+	if !clearTmp {
+		return nil
+	}
 	if err := os.RemoveAll(b.cache.tmpDir()); err != nil {
 		return fmt.Errorf("clear cache temporary folder %s: %w", b.cache.tmpDir(), err)
 	}

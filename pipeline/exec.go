@@ -32,6 +32,15 @@ func (b *builder) work(ctx context.Context, n *node, done chan<- *node) (handedO
 			<-held
 			held = nil
 		}
+		if r := n.adopted; r != nil {
+			// Taken over but never waited for: the build stopped first.
+			n.adopted = nil
+			if b.o.Session.detaches(context.Cause(ctx)) {
+				b.o.Session.release(r)
+			} else {
+				r.cancel(errStale)
+			}
+		}
 		n.mu.Lock()
 		n.rep.Duration = Duration(time.Since(start))
 		status := n.rep.Status
@@ -73,7 +82,16 @@ func (b *builder) work(ctx context.Context, n *node, done chan<- *node) (handedO
 		return false
 	}
 
+	if b.o.Session != nil {
+		// A run of this stage that a superseded build left running is
+		// taken over if its key still holds, and cancelled if not.
+		n.adopted = b.o.Session.claim(n.st.ID, key)
+	}
 	if b.fromCache(ctx, n) {
+		if n.adopted != nil {
+			n.adopted.cancel(errStale) // the cache has the result
+			n.adopted = nil
+		}
 		finish()
 		return false
 	}
@@ -405,6 +423,24 @@ func (b *builder) build(ctx context.Context, n *node, held *chan struct{}) {
 // execute runs n's Run under n's executor limit and stores its outputs in
 // the cache. held is the slot the caller holds; execute moves it to n's.
 func (b *builder) execute(ctx context.Context, n *node, held *chan struct{}) (outputSet, map[string]string, error) {
+	if r := n.adopted; r != nil {
+		n.adopted = nil
+		b.prog.stageStart(n.st.ID)
+		r.attach(b.prog)
+		n.log(b).Debug("taking over the run a superseded build left going")
+		outs, notes, err := b.await(ctx, r)
+		switch {
+		case err == nil:
+			n.mu.Lock()
+			n.rep.Reasons = append(n.rep.Reasons, "finished the run a superseded build had started")
+			n.mu.Unlock()
+			return outs, notes, nil
+		case errors.Is(err, errDetached), ctx.Err() != nil:
+			return nil, nil, err
+		}
+		// The run failed or was stopped: run the stage here.
+		n.log(b).Debug("the run a superseded build started did not finish; running again", "err", err)
+	}
 	if err := b.switchSlot(ctx, held, b.slotFor(n)); err != nil {
 		return nil, nil, fmt.Errorf("interrupted while waiting to run: %w", err)
 	}
@@ -416,8 +452,18 @@ func (b *builder) execute(ctx context.Context, n *node, held *chan struct{}) (ou
 		return nil, nil, err
 	}
 	b.prog.stageStart(n.st.ID)
+	n.log(b).Debug("running stage")
+	if b.o.Session != nil && n.st.Resource == Accelerator {
+		return b.await(ctx, b.startRun(ctx, n, inputs, held))
+	}
+	return b.runAndStore(ctx, n, inputs, func(done, total int) { b.prog.stageStep(n.st.ID, done, total) })
+}
+
+// runAndStore runs n's Run and stores its outputs and action record in
+// the cache.
+func (b *builder) runAndStore(ctx context.Context, n *node, inputs map[string]map[string]string, progress func(done, total int)) (outputSet, map[string]string, error) {
 	start := time.Now()
-	outs, notes, err := b.runStage(ctx, n, inputs)
+	outs, notes, err := b.runStage(ctx, n, inputs, progress)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -571,7 +617,7 @@ func checkOutputName(name string) error {
 // runStage calls n's Run with outputs going to a fresh temporary folder,
 // recovering a panic as a failure, and moves the outputs into the blob
 // store when Run succeeds.
-func (b *builder) runStage(ctx context.Context, n *node, inputs map[string]map[string]string) (outputSet, map[string]string, error) {
+func (b *builder) runStage(ctx context.Context, n *node, inputs map[string]map[string]string, progress func(done, total int)) (outputSet, map[string]string, error) {
 	tmp, err := os.MkdirTemp(b.cache.tmpDir(), "run-")
 	if err != nil {
 		return nil, nil, fmt.Errorf("create temporary folder for outputs: %w", err)
@@ -615,7 +661,6 @@ func (b *builder) runStage(ctx context.Context, n *node, inputs map[string]map[s
 		created[name] = o
 		return o, nil
 	}
-	progress := func(done, total int) { b.prog.stageStep(n.st.ID, done, total) }
 	note := func(k, v string) {
 		mu.Lock()
 		notes[k] = v
