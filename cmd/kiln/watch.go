@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"sync"
@@ -76,6 +77,14 @@ func (a *app) watch(ctx context.Context, dir, serve string, allowRemote, keepGoi
 		fmt.Fprintf(a.stderr, "preview: %s\n", srv.URL())
 	}
 
+	// A save during a build supersedes it: diffusion stages still running
+	// go on, and the next build takes them over when they are unchanged.
+	// The session is closed before the models (defers run last first).
+	sess := pipeline.NewSession(pipeline.SessionOptions{
+		Detach: func(cause error) bool { return errors.Is(cause, watch.ErrSuperseded) },
+	})
+	defer sess.Close()
+
 	var mu sync.Mutex
 	var proj *manifests.Project
 	var rep *pipeline.Report
@@ -93,6 +102,7 @@ func (a *app) watch(ctx context.Context, dir, serve string, allowRemote, keepGoi
 		}
 		opts := p.BuildOptions()
 		opts.KeepGoing = keepGoing
+		opts.Session = sess
 		r, err := pipeline.Build(ctx, p.Stages, opts)
 		mu.Lock()
 		proj, rep = p.Manifests, r
