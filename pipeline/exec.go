@@ -453,7 +453,7 @@ func (b *builder) execute(ctx context.Context, n *node, held *chan struct{}) (ou
 	}
 	b.prog.stageStart(n.st.ID)
 	n.log(b).Debug("running stage")
-	if b.o.Session != nil && n.st.Resource == Accelerator {
+	if b.o.Session != nil {
 		return b.await(ctx, b.startRun(ctx, n, inputs, held))
 	}
 	return b.runAndStore(ctx, n, inputs, func(done, total int) { b.prog.stageStep(n.st.ID, done, total) })

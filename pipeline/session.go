@@ -11,20 +11,21 @@ import (
 // Session carries work in progress from one build of a project to the
 // next, for watch mode, where a save during a build supersedes it.
 //
-// An Accelerator stage (a diffusion stage) that is still running when its
-// build is cancelled with a cause the session detaches (see
-// SessionOptions.Detach) keeps running, detached, and stores its result in
-// the cache. The next build in the session whose stage has the same cache
-// key waits for that run instead of starting it again, so a diffusion step
-// in flight is never thrown away while its stage is unchanged. A detached
+// A stage that is still running when its build is cancelled with a cause
+// the session detaches (see SessionOptions.Detach) keeps running,
+// detached, and stores its result in the cache. The next build in the
+// session whose stage has the same cache key waits for that run instead
+// of starting it again, so a diffusion step in flight is never thrown
+// away while its stage is unchanged. A detached
 // run that the next build shows to be stale (its stage gone, or its key
 // changed) is cancelled as soon as that is known, and one no finished
 // build took over is cancelled at the end of that build.
 //
 // The session also holds the project lock for as long as a build or a
 // detached run is live, and keeps the device limits of Accelerator stages
-// across builds, so a detached run and the next build's stages share the
-// device as one build's stages would.
+// across builds, so a detached diffusion run and the next build's stages
+// share the device as one build's stages would. (A detached CPU stage is
+// short; it runs beside the next build's CPU stages.)
 //
 // Builds that share a session must run one after another, as watch mode
 // runs them. Close the session when done.
@@ -44,8 +45,8 @@ type Session struct {
 // SessionOptions configure a Session.
 type SessionOptions struct {
 	// Detach reports whether a build whose context was cancelled with
-	// this cause (context.Cause) leaves its running Accelerator stages
-	// running for the next build. Watch mode detaches when a save
+	// this cause (context.Cause) leaves its running stages running for
+	// the next build. Watch mode detaches when a save
 	// superseded the build; an interrupt (Ctrl-C) cancels everything, as
 	// without a session. Nil detaches nothing.
 	Detach func(cause error) bool
@@ -206,7 +207,7 @@ func (s *Session) finished(r *sessionRun) {
 	close(r.done)
 }
 
-// sessionRun is one Accelerator stage's run, on its own goroutine, that a
+// sessionRun is one stage's run, on its own goroutine, that a
 // build waits for and can leave running.
 type sessionRun struct {
 	key    digest
@@ -218,6 +219,9 @@ type sessionRun struct {
 	outs  outputSet
 	notes map[string]string
 	err   error
+	// blobs are the stat records of the blobs the run stored, for the
+	// build that takes its result to trust.
+	blobs map[digest]statRecord
 
 	mu   sync.Mutex
 	prog *syncProgress // the display of the build waiting, nil when detached
@@ -262,15 +266,18 @@ func (b *builder) startRun(ctx context.Context, n *node, inputs map[string]map[s
 	s.refs++
 	s.mu.Unlock()
 	s.runs.Add(1)
+	// The run may outlive this build, so it writes nothing into the
+	// build's own records: it gets a builder of its own for the cache.
+	rb := &builder{o: b.o, cache: b.cache, old: b.old, prog: &syncProgress{}, blobs: map[digest]statRecord{}}
 	go func() {
 		defer s.runs.Done()
 		defer s.unref()
-		outs, notes, err := b.runAndStore(rctx, n, inputs, r.progress)
+		outs, notes, err := rb.runAndStore(rctx, n, inputs, r.progress)
 		if slot != nil {
 			<-slot
 		}
 		cancel(nil)
-		r.outs, r.notes, r.err = outs, maps.Clone(notes), err
+		r.outs, r.notes, r.err, r.blobs = outs, maps.Clone(notes), err, rb.blobs
 		s.finished(r)
 	}()
 	return r
@@ -280,9 +287,15 @@ func (b *builder) startRun(ctx context.Context, n *node, inputs map[string]map[s
 // is left running if the session detaches the cause, and cancelled (and
 // waited for) otherwise.
 func (b *builder) await(ctx context.Context, r *sessionRun) (outputSet, map[string]string, error) {
+	result := func() (outputSet, map[string]string, error) {
+		b.mu.Lock()
+		maps.Copy(b.blobs, r.blobs)
+		b.mu.Unlock()
+		return r.outs, r.notes, r.err
+	}
 	select {
 	case <-r.done:
-		return r.outs, r.notes, r.err
+		return result()
 	case <-ctx.Done():
 	}
 	if b.o.Session.detaches(context.Cause(ctx)) {
@@ -293,5 +306,5 @@ func (b *builder) await(ctx context.Context, r *sessionRun) (outputSet, map[stri
 	}
 	r.cancel(context.Cause(ctx))
 	<-r.done
-	return r.outs, r.notes, r.err
+	return result()
 }

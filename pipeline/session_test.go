@@ -41,10 +41,17 @@ func (g *gated) log() string {
 }
 
 func (g *gated) stage(id, text, pub string) Stage {
+	s := g.cpuStage(id, text, pub)
+	s.Resource = Accelerator
+	return s
+}
+
+// cpuStage is stage on the CPU, as PBR map derivation or atlas packing.
+func (g *gated) cpuStage(id, text, pub string) Stage {
 	return Stage{
 		ID: id, Asset: strings.Split(id, ":")[0], Kind: "test.gated", Version: "1",
 		Params: map[string]any{"text": text}, Where: "test.kiln.yaml:4:1",
-		Resource: Accelerator, Publish: publishMap(pub),
+		Publish: publishMap(pub),
 		Run: func(ctx context.Context, r *Run) error {
 			g.note("start " + text)
 			r.Progress(1, 2)
@@ -294,5 +301,32 @@ func TestSessionSupersededTwice(t *testing.T) {
 	}
 	if p.read("rock.png") != "a" || p.read("note.txt") != "2" {
 		t.Fatalf("outputs %q %q", p.read("rock.png"), p.read("note.txt"))
+	}
+}
+
+// TestSessionKeepsCPUStage: a CPU stage running when its build is
+// superseded is kept as a diffusion stage is.
+func TestSessionKeepsCPUStage(t *testing.T) {
+	p := newProject(t)
+	g := newGated()
+	sess := NewSession(SessionOptions{Detach: func(c error) bool { return errors.Is(c, errTestSuperseded) }})
+	defer sess.Close()
+	o := p.opts()
+	o.Session = sess
+	cancel, result := startBuild([]Stage{g.cpuStage("atlas:pack", "a", "atlas.png")}, o)
+	g.waitStart(t, "a")
+	cancel(errTestSuperseded)
+	result()
+	_, result = startBuild([]Stage{g.cpuStage("atlas:pack", "a", "atlas.png"), p.constStage("note:c", "x", "note.txt")}, o)
+	time.Sleep(20 * time.Millisecond)
+	close(g.gate)
+	if rep, err := result(); err != nil {
+		t.Fatalf("%v: %s", err, statuses(rep))
+	}
+	if got, want := g.log(), "start a, end a"; got != want {
+		t.Fatalf("runs: %s, want %s", got, want)
+	}
+	if p.read("atlas.png") != "a" {
+		t.Fatalf("output %q", p.read("atlas.png"))
 	}
 }
