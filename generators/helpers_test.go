@@ -12,6 +12,7 @@ import (
 
 	"github.com/kiln-dev/kiln/generators"
 	"github.com/kiln-dev/kiln/generators/imageops"
+	"github.com/kiln-dev/kiln/internal/orttest"
 	"github.com/kiln-dev/kiln/manifests"
 	"github.com/kiln-dev/kiln/models"
 	"github.com/kiln-dev/kiln/models/testmodels"
@@ -24,25 +25,7 @@ import (
 // ONNX Runtime's CPU provider. They skip when the library is absent.
 
 // ortLibrary returns the ONNX Runtime library, or skips the test.
-func ortLibrary(t testing.TB) string {
-	t.Helper()
-	if p := os.Getenv("KILN_ORT_LIB"); p != "" {
-		if _, err := os.Stat(p); err != nil {
-			t.Skipf("KILN_ORT_LIB=%s: %v", p, err)
-		}
-		return p
-	}
-	p := "/root/.cache/kiln/onnxruntime/" + models.ORTVersion + "/libonnxruntime.so.1"
-	if d, err := models.CacheDir(nil); err == nil {
-		if q := models.LibraryCachePath(d); fileExists(q) {
-			return q
-		}
-	}
-	if !fileExists(p) {
-		t.Skipf("ONNX Runtime library not found (set KILN_ORT_LIB or run `kiln setup`); looked at %s and kiln's cache folder", p)
-	}
-	return p
-}
+func ortLibrary(t testing.TB) string { return orttest.Library(t) }
 
 func fileExists(p string) bool {
 	_, err := os.Stat(p)

@@ -3,18 +3,23 @@ package onnx
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 
 	ort "github.com/yalue/onnxruntime_go"
 )
 
-// ortLibrary returns the ONNX Runtime shared library tests use.
+// ortLibrary returns the ONNX Runtime shared library tests use:
+// $KILN_ORT_LIB, else where `kiln setup` puts it in the user's cache
+// folder. (This package sits below models, so it cannot ask models, or
+// internal/orttest, which imports models, where that is.)
 func ortLibrary() string {
 	if p := os.Getenv("KILN_ORT_LIB"); p != "" {
 		return p
 	}
-	return "/root/.cache/kiln/onnxruntime/1.24.3/libonnxruntime.so.1"
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, ".cache", "kiln", "onnxruntime", "1.24.3", "libonnxruntime.so.1")
 }
 
 var (

@@ -79,11 +79,14 @@ func models(t testing.TB) map[Flavour]string {
 	return genDirs
 }
 
+// ortLibrary returns $KILN_ORT_LIB, else where `kiln setup` puts the
+// library in the user's cache folder.
 func ortLibrary() string {
 	if p := os.Getenv("KILN_ORT_LIB"); p != "" {
 		return p
 	}
-	return "/root/.cache/kiln/onnxruntime/1.24.3/libonnxruntime.so.1"
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, ".cache", "kiln", "onnxruntime", "1.24.3", "libonnxruntime.so.1")
 }
 
 // needORT initialises ONNX Runtime once, or skips the test saying why.

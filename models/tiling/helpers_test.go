@@ -3,10 +3,10 @@ package tiling_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/kiln-dev/kiln/internal/orttest"
 	"github.com/kiln-dev/kiln/models"
 	"github.com/kiln-dev/kiln/models/onnx"
 	ort "github.com/yalue/onnxruntime_go"
@@ -14,17 +14,7 @@ import (
 
 // ortLibrary returns the ONNX Runtime library the tests run on, or skips
 // the test saying how to provide one.
-func ortLibrary(t testing.TB) string {
-	t.Helper()
-	lib := os.Getenv("KILN_ORT_LIB")
-	if lib == "" {
-		lib = "/root/.cache/kiln/onnxruntime/" + models.ORTVersion + "/libonnxruntime.so.1"
-	}
-	if _, err := os.Stat(lib); err != nil {
-		t.Skipf("ONNX Runtime library not found at %s (set KILN_ORT_LIB or run `kiln setup`): %v", lib, err)
-	}
-	return lib
-}
+func ortLibrary(t testing.TB) string { return orttest.Library(t) }
 
 // newRuntime returns a one-thread CPU runtime with a private cache folder.
 func newRuntime(t testing.TB) *models.Runtime {
