@@ -1,6 +1,7 @@
 package generators
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -36,6 +37,12 @@ type Env struct {
 	Version string
 	// Log receives planning diagnostics; nil discards them.
 	Log *slog.Logger
+	// KeepGoing plans around a model the model set cannot describe (a
+	// missing or broken model folder) instead of failing: the assets
+	// that name it get stand-in model facts, their generation stages
+	// fail with the model's error when they run, and every other asset
+	// still builds (kiln build --keep-going, kiln watch).
+	KeepGoing bool
 }
 
 // Plan expands every asset of p into pipeline stages: kind image into a
@@ -80,6 +87,13 @@ func Plan(p *manifests.Project, env *Env) ([]pipeline.Stage, error) {
 	if pl.log == nil {
 		pl.log = slog.New(slog.DiscardHandler)
 	}
+	if env.KeepGoing && env.Models != nil {
+		// Stages of an unusable model fail with the planner's error.
+		e := *env
+		pl.broken = &brokenModels{ModelSet: env.Models, errs: map[string]error{}}
+		e.Models = pl.broken
+		pl.env = &e
+	}
 	n := 0
 	for _, a := range p.Assets {
 		n += stageCount(a)
@@ -118,6 +132,23 @@ type planner struct {
 	where  string                // the current asset's position
 	stages []pipeline.Stage
 	errs   manifests.ErrorList
+	broken *brokenModels // with KeepGoing: the models that cannot be used
+}
+
+// brokenModels is a ModelSet whose Open fails, for models the planner
+// found unusable, with the error the planner found (positioned at the
+// model in kiln.yaml, with its hint), so the stages of those assets fail
+// clearly while every other asset builds.
+type brokenModels struct {
+	ModelSet
+	errs map[string]error // written only while planning
+}
+
+func (b *brokenModels) Open(ctx context.Context, name string, o OpenOptions) (sampler.Model, func(), error) {
+	if err := b.errs[name]; err != nil {
+		return nil, nil, err
+	}
+	return b.ModelSet.Open(ctx, name, o)
 }
 
 // modelFacts is what the model set said about one model.
@@ -161,15 +192,29 @@ func (pl *planner) model(a *manifests.Asset) (modelFacts, bool) {
 			fmt.Sprintf("models in kiln.yaml: %s; built-in: %s", listOrNone(names), manifests.Exemplar))
 		return f, false
 	}
+	pos := a.At("model")
+	if m := pl.p.Config.Models[a.Model]; m != nil && m.Pos.IsValid() {
+		pos = m.Pos
+	}
+	modelErr := &manifests.Error{Pos: pos, Field: "models." + a.Model,
+		Msg: f.err.Error(), Hint: "fix the model folder or its path in kiln.yaml"}
+	if pl.broken != nil {
+		// The stages are planned as for a Stable Diffusion 1.x folder;
+		// they fail with the model's error when they run.
+		if !f.told {
+			f.told = true
+			pl.infos[a.Model] = f
+			pl.broken.errs[a.Model] = modelErr
+			pl.log.Debug("a model cannot be used; the assets that name it will fail, the others build", "err", modelErr)
+		}
+		stand := modelFacts{fp: "unavailable: " + f.err.Error(),
+			info: ModelInfo{Name: a.Model, Family: "sd15", VAEFactor: 8, DefaultSize: 512, Steps: 20, Guidance: 7.5}}
+		return stand, true
+	}
 	if !f.told {
 		f.told = true
 		pl.infos[a.Model] = f
-		pos := a.At("model")
-		if m := pl.p.Config.Models[a.Model]; m != nil && m.Pos.IsValid() {
-			pos = m.Pos
-		}
-		pl.errs = append(pl.errs, &manifests.Error{Pos: pos, Field: "models." + a.Model,
-			Msg: f.err.Error(), Hint: "fix the model folder or its path in kiln.yaml"})
+		pl.errs = append(pl.errs, modelErr)
 	}
 	return f, false
 }

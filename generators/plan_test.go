@@ -434,3 +434,48 @@ func TestDescribeDefaults(t *testing.T) {
 		t.Errorf("builtin:exemplar fingerprint %q, %v", fp, err)
 	}
 }
+
+// TestPlanKeepGoingBrokenModel: without KeepGoing a missing model folder
+// fails planning at its line in kiln.yaml; with it, the assets that name
+// the model are planned, and their generation stages fail with that same
+// error when they run, so the rest of the project builds.
+func TestPlanKeepGoingBrokenModel(t *testing.T) {
+	root := project(t, "", map[string]string{
+		manifests.ConfigFile: "version: 1\nmodels:\n  sd: models/sd\n",
+		"a.kiln.yaml":        "version: 1\nassets:\n  - {id: g, kind: concept-art, model: sd, prompt: p, size: 64, steps: 1}\n  - {id: t, kind: tileable, prompt: stone, size: 64}\n",
+	})
+	p, err := manifests.Load(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms := generators.NewModelSet(p.Config, root, models.RuntimeOptions{Library: noLibrary, CacheDir: t.TempDir()}, nil)
+	defer ms.Close()
+	want := "kiln.yaml:3:7: models.sd: model \"sd\": model folder " + filepath.Join(root, "models", "sd") + " does not exist (fix the model folder or its path in kiln.yaml)"
+	if _, err := generators.Plan(p, &generators.Env{Models: ms}); err == nil || err.Error() != want {
+		t.Fatalf("error\n got: %v\nwant: %s", err, want)
+	}
+	stages, err := generators.Plan(p, &generators.Env{Models: ms, KeepGoing: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gen *pipeline.Stage
+	assets := map[string]bool{}
+	for i, s := range stages {
+		assets[s.Asset] = true
+		if s.Asset == "g" && s.Resource == pipeline.Accelerator && gen == nil {
+			gen = &stages[i]
+		}
+	}
+	if !assets["g"] || !assets["t"] || gen == nil {
+		t.Fatalf("planned assets %v (generation stage of g: %v)", assets, gen != nil)
+	}
+	rep, err := pipeline.Build(context.Background(), stages, pipeline.Options{Root: root, KeepGoing: true, Only: []string{"g"}})
+	if !errors.Is(err, pipeline.ErrFailed) {
+		t.Fatalf("build: %v", err)
+	}
+	for _, s := range rep.Stages {
+		if s.ID == gen.ID && (s.Status != pipeline.StatusFailed || s.Error == nil || !strings.Contains(s.Error.Message, want)) {
+			t.Fatalf("stage %s: %s %+v, want a failure saying %q", s.ID, s.Status, s.Error, want)
+		}
+	}
+}

@@ -68,8 +68,8 @@ func dirArg(args []string) string {
 
 // openProject loads and plans the project, turning manifest and graph
 // errors into exit code 2.
-func (a *app) openProject(dir string, ro project.RuntimeOverrides) (*project.Project, error) {
-	p, err := project.Open(dir, project.Options{Log: a.logger(), Runtime: ro, Version: version})
+func (a *app) openProject(dir string, ro project.RuntimeOverrides, keepGoing bool) (*project.Project, error) {
+	p, err := project.Open(dir, project.Options{Log: a.logger(), Runtime: ro, Version: version, KeepGoing: keepGoing})
 	if err != nil {
 		return nil, withCode(exitUsage, err)
 	}
@@ -83,7 +83,7 @@ func (a *app) build(cmd *cobra.Command, dir string, f buildFlags) error {
 	if f.jobs < 0 {
 		return withCode(exitUsage, fmt.Errorf("--jobs %d: give a positive number of jobs", f.jobs))
 	}
-	p, err := a.openProject(dir, project.RuntimeOverrides{Library: a.ortLib, Device: f.device, DeviceID: f.deviceID})
+	p, err := a.openProject(dir, project.RuntimeOverrides{Library: a.ortLib, Device: f.device, DeviceID: f.deviceID}, f.keepGoing && !f.dryRun && !f.check)
 	if err != nil {
 		if f.json {
 			a.writeJSON(jsonErrorReport("build", err))
@@ -170,7 +170,7 @@ func (a *app) validateCommand() *cobra.Command {
 		Short: "Check the project's manifests and graph without building",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := a.openProject(dirArg(args), project.RuntimeOverrides{Library: a.ortLib, DeviceID: -1})
+			p, err := a.openProject(dirArg(args), project.RuntimeOverrides{Library: a.ortLib, DeviceID: -1}, false)
 			if err != nil {
 				return err
 			}
@@ -203,7 +203,7 @@ func (a *app) graphCommand() *cobra.Command {
 			if write == nil {
 				return withCode(exitUsage, fmt.Errorf("--format %q: use dot, mermaid or json", format))
 			}
-			p, err := a.openProject(dirArg(args), project.RuntimeOverrides{Library: a.ortLib, DeviceID: -1})
+			p, err := a.openProject(dirArg(args), project.RuntimeOverrides{Library: a.ortLib, DeviceID: -1}, false)
 			if err != nil {
 				return err
 			}
@@ -226,7 +226,7 @@ func (a *app) cleanCommand() *cobra.Command {
 		Short: "Remove the outputs kiln wrote (and, with --cache, its cache)",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := a.openProject(dirArg(args), project.RuntimeOverrides{Library: a.ortLib, DeviceID: -1})
+			p, err := a.openProject(dirArg(args), project.RuntimeOverrides{Library: a.ortLib, DeviceID: -1}, false)
 			if err != nil {
 				return err
 			}

@@ -128,8 +128,8 @@ func TestContainment(t *testing.T) {
 			setup: func(t *testing.T, p, o string) {
 				writeTurbo(t, o, "model")
 				symlink(t, p, "models/sd", filepath.Join(o, "model"))
-			}, code: 2,
-			want: `kiln.yaml:4:7: models.sd: model "sd": path "models/sd" goes through the symlink $P/models/sd, which points to $O/model, outside $P; remove the symlink or make it point inside $P (fix the model folder or its path in kiln.yaml)`},
+			}, code: 1,
+			want: `build failed: stage g:generate failed: m.kiln.yaml:4:5: kiln.yaml:4:7: models.sd: model "sd": path "models/sd" goes through the symlink $P/models/sd, which points to $O/model, outside $P; remove the symlink or make it point inside $P (fix the model folder or its path in kiln.yaml)`},
 	}
 	outsideFiles := func(t *testing.T) string {
 		o := t.TempDir()

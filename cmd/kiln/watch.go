@@ -90,7 +90,7 @@ func (a *app) watch(ctx context.Context, dir, serve string, allowRemote, keepGoi
 	var rep *pipeline.Report
 	var state preview.State
 	build := func(ctx context.Context, req watch.Request) watch.Result {
-		p, err := project.Open(root, project.Options{Log: log, Runtime: ro, Models: models, Version: version})
+		p, err := project.Open(root, project.Options{Log: log, Runtime: ro, Models: models, Version: version, KeepGoing: keepGoing})
 		if err != nil {
 			mu.Lock()
 			proj, rep = nil, nil

@@ -35,6 +35,10 @@ type Options struct {
 	// Models, when set, is reused instead of a new model set, so watch
 	// mode keeps models loaded between rebuilds.
 	Models generators.ModelSet
+	// KeepGoing plans assets whose model folder is missing or broken as
+	// stages that fail, instead of failing the whole project, so that
+	// every other asset still builds (see generators.Env.KeepGoing).
+	KeepGoing bool
 }
 
 // Project is an opened project: its manifests and its stages.
@@ -73,7 +77,7 @@ func Open(dir string, o Options) (*Project, error) {
 		p.Models = generators.NewModelSet(m.Config, root, runtimeOptions(m.Config, o.Runtime, log), log)
 		p.ownModels = true
 	}
-	stages, err := generators.Plan(m, &generators.Env{Models: p.Models, Version: o.Version, Log: log})
+	stages, err := generators.Plan(m, &generators.Env{Models: p.Models, Version: o.Version, Log: log, KeepGoing: o.KeepGoing})
 	if err != nil {
 		p.Close()
 		return nil, err
