@@ -112,24 +112,40 @@ func stageReport(t *testing.T, rep *Report, id string) StageReport {
 	return StageReport{}
 }
 
-// TestSessionKeepsUnchangedRun: a build superseded while a diffusion
-// stage runs leaves the run going; the next build, in which the stage is
-// unchanged, takes it over, so the stage runs once, and builds the rest.
-func TestSessionKeepsUnchangedRun(t *testing.T) {
+// sessionProject is a project, gated stages and a session that detaches
+// runs on errTestSuperseded, with build options that use it.
+func sessionProject(t *testing.T) (*project, *gated, *Session, Options) {
 	p := newProject(t)
 	g := newGated()
 	sess := NewSession(SessionOptions{Detach: func(c error) bool { return errors.Is(c, errTestSuperseded) }})
-	defer sess.Close()
+	t.Cleanup(sess.Close)
 	o := p.opts()
 	o.Session = sess
+	return p, g, sess, o
+}
 
-	cancel, result := startBuild([]Stage{g.stage("rock:gen", "a", "rock.png"), p.constStage("note:c", "one", "note.txt")}, o)
+// supersede builds stages, whose first is a gated stage writing "a", and
+// supersedes the build once that stage runs. It returns the superseded
+// build's report.
+func supersede(t *testing.T, g *gated, o Options, stages ...Stage) *Report {
+	t.Helper()
+	cancel, result := startBuild(stages, o)
 	g.waitStart(t, "a")
 	cancel(errTestSuperseded)
 	rep, err := result()
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("superseded build: error %v, want one wrapping context.Canceled", err)
 	}
+	return rep
+}
+
+// TestSessionKeepsUnchangedRun: a build superseded while a diffusion
+// stage runs leaves the run going; the next build, in which the stage is
+// unchanged, takes it over, so the stage runs once, and builds the rest.
+func TestSessionKeepsUnchangedRun(t *testing.T) {
+	p, g, _, o := sessionProject(t)
+
+	rep := supersede(t, g, o, g.stage("rock:gen", "a", "rock.png"), p.constStage("note:c", "one", "note.txt"))
 	if s := stageReport(t, rep, "rock:gen"); s.Status != StatusInterrupted || s.Error == nil || !strings.Contains(s.Error.Message, "goes on for the next build") {
 		t.Fatalf("superseded stage: %+v", s)
 	}
@@ -138,10 +154,10 @@ func TestSessionKeepsUnchangedRun(t *testing.T) {
 		t.Fatalf("a build beside a detached run: %v, want ErrLocked", err)
 	}
 
-	_, result = startBuild([]Stage{g.stage("rock:gen", "a", "rock.png"), p.constStage("note:c", "two", "note.txt")}, o)
+	_, result := startBuild([]Stage{g.stage("rock:gen", "a", "rock.png"), p.constStage("note:c", "two", "note.txt")}, o)
 	time.Sleep(50 * time.Millisecond) // let it reach the run and wait
 	close(g.gate)
-	rep, err = result()
+	rep, err := result()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,16 +217,8 @@ func TestSessionCancelsStaleRun(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := newProject(t)
-			g := newGated()
-			sess := NewSession(SessionOptions{Detach: func(c error) bool { return errors.Is(c, errTestSuperseded) }})
-			defer sess.Close()
-			o := p.opts()
-			o.Session = sess
-			cancel, result := startBuild([]Stage{g.stage("rock:gen", "a", "rock.png")}, o)
-			g.waitStart(t, "a")
-			cancel(errTestSuperseded)
-			result()
+			p, g, sess, o := sessionProject(t)
+			supersede(t, g, o, g.stage("rock:gen", "a", "rock.png"))
 			want := tt.next(t, p, g, o, sess)
 			sess.Close() // waits for every run
 			if got := g.log(); got != want {
@@ -223,12 +231,7 @@ func TestSessionCancelsStaleRun(t *testing.T) {
 	}
 
 	t.Run("interrupt", func(t *testing.T) {
-		p := newProject(t)
-		g := newGated()
-		sess := NewSession(SessionOptions{Detach: func(c error) bool { return errors.Is(c, errTestSuperseded) }})
-		defer sess.Close()
-		o := p.opts()
-		o.Session = sess
+		_, g, _, o := sessionProject(t)
 		cancel, result := startBuild([]Stage{g.stage("rock:gen", "a", "rock.png")}, o)
 		g.waitStart(t, "a")
 		cancel(context.Canceled)
@@ -243,18 +246,10 @@ func TestSessionCancelsStaleRun(t *testing.T) {
 	})
 
 	t.Run("device shared", func(t *testing.T) {
-		p := newProject(t)
-		g := newGated()
-		sess := NewSession(SessionOptions{Detach: func(c error) bool { return errors.Is(c, errTestSuperseded) }})
-		defer sess.Close()
-		o := p.opts()
-		o.Session = sess
-		cancel, result := startBuild([]Stage{g.stage("rock:gen", "a", "rock.png")}, o)
-		g.waitStart(t, "a")
-		cancel(errTestSuperseded)
-		result()
+		_, g, _, o := sessionProject(t)
+		supersede(t, g, o, g.stage("rock:gen", "a", "rock.png"))
 		// The next build keeps "a" and adds "c" on the same device.
-		_, result = startBuild([]Stage{g.stage("rock:gen", "a", "rock.png"), g.stage("moss:gen", "c", "moss.png")}, o)
+		_, result := startBuild([]Stage{g.stage("rock:gen", "a", "rock.png"), g.stage("moss:gen", "c", "moss.png")}, o)
 		time.Sleep(50 * time.Millisecond)
 		if got := g.log(); got != "start a" {
 			t.Fatalf("a second diffusion stage started while the device was busy: %s", got)
@@ -273,12 +268,7 @@ func TestSessionCancelsStaleRun(t *testing.T) {
 // TestSessionSupersededTwice: a run survives any number of superseded
 // builds, each one taking it over and leaving it again.
 func TestSessionSupersededTwice(t *testing.T) {
-	p := newProject(t)
-	g := newGated()
-	sess := NewSession(SessionOptions{Detach: func(c error) bool { return errors.Is(c, errTestSuperseded) }})
-	defer sess.Close()
-	o := p.opts()
-	o.Session = sess
+	p, g, _, o := sessionProject(t)
 	stages := func(note string) []Stage {
 		return []Stage{g.stage("rock:gen", "a", "rock.png"), p.constStage("note:c", note, "note.txt")}
 	}
@@ -307,17 +297,9 @@ func TestSessionSupersededTwice(t *testing.T) {
 // TestSessionKeepsCPUStage: a CPU stage running when its build is
 // superseded is kept as a diffusion stage is.
 func TestSessionKeepsCPUStage(t *testing.T) {
-	p := newProject(t)
-	g := newGated()
-	sess := NewSession(SessionOptions{Detach: func(c error) bool { return errors.Is(c, errTestSuperseded) }})
-	defer sess.Close()
-	o := p.opts()
-	o.Session = sess
-	cancel, result := startBuild([]Stage{g.cpuStage("atlas:pack", "a", "atlas.png")}, o)
-	g.waitStart(t, "a")
-	cancel(errTestSuperseded)
-	result()
-	_, result = startBuild([]Stage{g.cpuStage("atlas:pack", "a", "atlas.png"), p.constStage("note:c", "x", "note.txt")}, o)
+	p, g, _, o := sessionProject(t)
+	supersede(t, g, o, g.cpuStage("atlas:pack", "a", "atlas.png"))
+	_, result := startBuild([]Stage{g.cpuStage("atlas:pack", "a", "atlas.png"), p.constStage("note:c", "x", "note.txt")}, o)
 	time.Sleep(20 * time.Millisecond)
 	close(g.gate)
 	if rep, err := result(); err != nil {
