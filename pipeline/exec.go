@@ -35,11 +35,7 @@ func (b *builder) work(ctx context.Context, n *node, done chan<- *node) (handedO
 		if r := n.adopted; r != nil {
 			// Taken over but never waited for: the build stopped first.
 			n.adopted = nil
-			if b.o.Session.detaches(context.Cause(ctx)) {
-				b.o.Session.release(r)
-			} else {
-				r.cancel(errStale)
-			}
+			b.letGo(ctx, r)
 		}
 		n.mu.Lock()
 		n.rep.Duration = Duration(time.Since(start))

@@ -298,13 +298,24 @@ func (b *builder) await(ctx context.Context, r *sessionRun) (outputSet, map[stri
 		return result()
 	case <-ctx.Done():
 	}
+	if b.letGo(ctx, r) {
+		return nil, nil, errDetached
+	}
+	<-r.done
+	return result()
+}
+
+// letGo gives up on run r when the build stops (ctx is done, or the
+// stage never got to wait for it): the run is left going for the next
+// build if the session detaches the build's cause, and cancelled
+// otherwise. It reports whether the run was left going.
+func (b *builder) letGo(ctx context.Context, r *sessionRun) bool {
 	if b.o.Session.detaches(context.Cause(ctx)) {
 		r.attach(nil)
 		b.o.Session.release(r)
 		b.o.Log.Debug("build superseded; the stage keeps running for the next build", "stage", r.stage)
-		return nil, nil, errDetached
+		return true
 	}
 	r.cancel(context.Cause(ctx))
-	<-r.done
-	return result()
+	return false
 }
