@@ -158,14 +158,7 @@ func TestWatchWithManualBuild(t *testing.T) {
 	// source missing or half-written (deleting a source under a running
 	// build is a real error, not what this test is about).
 	write := func(i, v int) {
-		path := filepath.Join(p, filepath.FromSlash(testproject.ImagePath(i)))
-		tmp := path + "~"
-		if err := os.WriteFile(tmp, testproject.PNG(i+1000*v), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(tmp, path); err != nil {
-			t.Fatal(err)
-		}
+		saveByRename(t, filepath.Join(p, filepath.FromSlash(testproject.ImagePath(i))), testproject.PNG(i+1000*v))
 	}
 	for i := 0; i < n; i++ {
 		write(i, 1)

@@ -71,6 +71,20 @@ func writeFiles(t *testing.T, dir string, files map[string]string) {
 	}
 }
 
+// saveByRename replaces path's content the way editors' safe write does:
+// a backup-style temporary file ("~", which watch ignores) renamed over
+// it, so a reader never sees the file missing or half-written.
+func saveByRename(t *testing.T, path string, data []byte) {
+	t.Helper()
+	tmp := path + "~"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // jsonReport is the part of kiln build --json the tests read.
 type jsonReport struct {
 	Mode   string `json:"mode"`

@@ -28,17 +28,9 @@ assets:
   - {id: tex/moss, kind: tileable, prompt: moss, size: 64}
 `,
 	})
-	// Saves go through a temporary file renamed over the manifest, as
-	// editors' safe write does.
 	save := func(name, text string) {
 		t.Helper()
-		tmp := filepath.Join(dir, name+"~")
-		if err := os.WriteFile(tmp, []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
-			t.Fatal(err)
-		}
+		saveByRename(t, filepath.Join(dir, name), []byte(text))
 	}
 	watch := exec.Command(kilnBin, "watch", "-v", "--ort-lib", lib, dir)
 	var log lockedBuffer
