@@ -14,6 +14,7 @@ import (
 
 	ort "github.com/yalue/onnxruntime_go"
 
+	"github.com/kiln-dev/kiln/internal/orttest"
 	"github.com/kiln-dev/kiln/models/onnx"
 )
 
@@ -79,25 +80,11 @@ func models(t testing.TB) map[Flavour]string {
 	return genDirs
 }
 
-// ortLibrary returns $KILN_ORT_LIB, else where `kiln setup` puts the
-// library in the user's cache folder.
-func ortLibrary() string {
-	if p := os.Getenv("KILN_ORT_LIB"); p != "" {
-		return p
-	}
-	home, _ := os.UserHomeDir()
-	return filepath.Join(home, ".cache", "kiln", "onnxruntime", "1.24.3", "libonnxruntime.so.1")
-}
-
 // needORT initialises ONNX Runtime once, or skips the test saying why.
 func needORT(t testing.TB) {
 	t.Helper()
+	lib := orttest.Library(t)
 	ortOnce.Do(func() {
-		lib := ortLibrary()
-		if _, err := os.Stat(lib); err != nil {
-			ortErr = fmt.Errorf("ONNX Runtime library not found at %s (set KILN_ORT_LIB or run `task setup`): %w", lib, err)
-			return
-		}
 		ort.SetSharedLibraryPath(lib)
 		ortErr = ort.InitializeEnvironment(ort.WithLogLevelError())
 	})
