@@ -6,8 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
 	"syscall"
+
+	"github.com/kiln-dev/kiln/internal/safepath"
 )
 
 // projectLock is an exclusive flock(2) on the cache's lock file, held for
@@ -17,35 +18,80 @@ type projectLock struct {
 	f *os.File
 }
 
+// lockAttempts bounds how often a refused build looks for the holder and
+// tries again when the holder let go in between (see acquireLock).
+const lockAttempts = 5
+
 // acquireLock takes the project lock without waiting.
+//
+// The lock file is opened without following a symlink (one planted there
+// is refused, so the lock can never truncate or write a file elsewhere)
+// and is never truncated: the holder's PID is written as one fixed-width
+// record in a single write, so a reader sees either the whole record or
+// the previous holder's. The message for a refused build names the holder
+// as the kernel reports it (/proc/locks on Linux), which has no window in
+// which the PID is unknown; elsewhere it falls back to the record.
 func acquireLock(cacheDir string) (*projectLock, error) {
 	p := lockPath(cacheDir)
-	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := safepath.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o644, "take the project lock")
 	if err != nil {
-		return nil, fmt.Errorf("open lock file %s: %w", p, err)
+		return nil, err
 	}
-	for {
-		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if !errors.Is(err, syscall.EINTR) {
+	for attempt := 1; ; attempt++ {
+		err = flock(f, syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
 			break
 		}
-	}
-	if err != nil {
-		f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, &LockedError{Path: p, PID: readLockPID(p)}
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			f.Close()
+			return nil, fmt.Errorf("lock %s: %w", p, err)
 		}
-		return nil, fmt.Errorf("lock %s: %w", p, err)
+		pid := lockHolder(f)
+		if pid > 0 || attempt == lockAttempts {
+			f.Close()
+			if pid <= 0 {
+				pid = readLockPID(p)
+			}
+			return nil, &LockedError{Path: p, PID: pid}
+		}
+		// The kernel lists no holder: it let go after our try. Try again.
 	}
-	// Record who holds it, for the message the next build prints.
-	if err := f.Truncate(0); err == nil {
-		f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
-	}
+	// Record who holds it, for systems without /proc/locks and for people
+	// looking at the file.
+	f.WriteAt(pidRecord(os.Getpid()), 0)
 	return &projectLock{f: f}, nil
+}
+
+// flock calls flock(2), retrying when a signal interrupts it.
+func flock(f *os.File, how int) error {
+	for {
+		err := syscall.Flock(int(f.Fd()), how)
+		if !errors.Is(err, syscall.EINTR) {
+			return err
+		}
+	}
 }
 
 // release drops the lock.
 func (l *projectLock) release() {
-	syscall.Flock(int(l.f.Fd()), syscall.LOCK_UN)
+	flock(l.f, syscall.LOCK_UN)
 	l.f.Close()
+}
+
+// lockHolder returns the PID of the process holding a flock on f's file,
+// as /proc/locks lists it, or 0 when it cannot tell.
+func lockHolder(f *os.File) int {
+	fi, err := f.Stat()
+	if err != nil {
+		return 0
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0
+	}
+	data, err := os.ReadFile("/proc/locks")
+	if err != nil {
+		return 0
+	}
+	return parseProcLocks(data, uint64(st.Dev), uint64(st.Ino))
 }
