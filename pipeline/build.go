@@ -135,6 +135,40 @@ func contained(root, dir string) error {
 	return err
 }
 
+// prepareFolders creates the cache folder and its layout (cas/, ac/,
+// tmp/) and checks the output folder, refusing a symlink at any component
+// below the project root: everything kiln writes goes through these
+// folders, so a link planted in a checkout could otherwise redirect a
+// write out of the project, or onto a source inside it. A folder the
+// caller placed outside the project on purpose is checked from its own
+// spelling on.
+func (o Options) prepareFolders() error {
+	if err := mkdirNoLinks(o.Root, o.CacheDir, "create the cache folder"); err != nil {
+		return err
+	}
+	for _, sub := range []string{"cas", "ac", "tmp"} {
+		if err := safepath.MkdirAll(o.CacheDir, filepath.Join(o.CacheDir, sub), "write to the cache"); err != nil {
+			return err
+		}
+	}
+	if safepath.Within(o.Root, o.OutDir) {
+		return safepath.CheckNoLinks(o.Root, o.OutDir, "write outputs there")
+	}
+	return nil
+}
+
+// mkdirNoLinks creates dir with safepath.MkdirAll from root when dir is
+// inside root, and with os.MkdirAll when the caller put it elsewhere.
+func mkdirNoLinks(root, dir, op string) error {
+	if safepath.Within(root, dir) {
+		return safepath.MkdirAll(root, dir, op)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	return nil
+}
+
 func (o Options) mode() string {
 	switch {
 	case o.DryRun:
@@ -170,8 +204,8 @@ func Build(ctx context.Context, stages []Stage, o Options) (*Report, error) {
 	}
 	liveRuns := false
 	if !readOnly {
-		if err := os.MkdirAll(o.CacheDir, 0o755); err != nil {
-			return nil, fmt.Errorf("create cache folder %s: %w", o.CacheDir, err)
+		if err := o.prepareFolders(); err != nil {
+			return nil, err
 		}
 		if o.Session != nil {
 			release, live, err := o.Session.acquire(o.CacheDir)
@@ -196,8 +230,10 @@ func Build(ctx context.Context, stages []Stage, o Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	journaled := mergeJournal(o.CacheDir, state)
 
 	b := newBuilder(o, dag, mask, state)
+	b.journaled = journaled && !readOnly
 	if !readOnly {
 		// Runs a superseded build of the session left going write into
 		// the cache's temporary folder, and the session has held the
@@ -344,7 +380,11 @@ type builder struct {
 	blobs    map[digest]statRecord   // blobs verified in this build
 	outputs  map[string]outputRecord // outputs published or checked in this build
 	keyLocks map[digest]*sync.Mutex
-	wrote    bool // files were written to the output folder or the cache
+	wrote    bool     // files were written to the output folder or the cache
+	journal  *os.File // the output journal, once this build published a file
+	// journaled is set when the loaded state took entries from the output
+	// journal of a killed build: the state must be saved so they last.
+	journaled bool
 }
 
 // sourceHash is the content hash of one source file, computed once.
@@ -412,8 +452,8 @@ func (b *builder) recover(clearTmp bool) error {
 	if err := os.RemoveAll(b.cache.tmpDir()); err != nil {
 		return fmt.Errorf("clear cache temporary folder %s: %w", b.cache.tmpDir(), err)
 	}
-	if err := os.MkdirAll(b.cache.tmpDir(), 0o755); err != nil {
-		return fmt.Errorf("create cache temporary folder: %w", err)
+	if err := safepath.MkdirAll(b.o.CacheDir, b.cache.tmpDir(), "create the cache's temporary folder"); err != nil {
+		return err
 	}
 	if _, err := atomicfile.CleanTemps(b.o.CacheDir); err != nil {
 		return err
@@ -676,7 +716,11 @@ func (b *builder) orphans() []string {
 // finish makes everything written durable, then saves the build state if
 // it changed and removes the unfinished-build marker.
 func (b *builder) finish() error {
-	changed := b.stateChanged()
+	journal := b.journal != nil || b.journaled
+	if b.journal != nil {
+		b.journal.Close()
+	}
+	changed := journal || b.stateChanged()
 	if b.wrote || changed {
 		// One flush of each file system instead of one per file; the
 		// state that vouches for the files is written only after it
@@ -690,6 +734,11 @@ func (b *builder) finish() error {
 	}
 	if changed {
 		if err := b.newState().save(b.o.CacheDir); err != nil {
+			return err
+		}
+	}
+	if journal {
+		if err := removeJournal(b.o.CacheDir); err != nil {
 			return err
 		}
 	}

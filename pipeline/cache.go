@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/kiln-dev/kiln/internal/safepath"
 )
 
 // The cache folder holds:
@@ -109,8 +111,8 @@ func (c cache) writeAction(rec *actionRecord) error {
 		return fmt.Errorf("encode cache record: %w", err)
 	}
 	dst := c.actionPath(rec.Key)
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return fmt.Errorf("create cache folder: %w", err)
+	if err := safepath.MkdirAll(c.dir, filepath.Dir(dst), "write a cache record"); err != nil {
+		return err
 	}
 	f, err := os.CreateTemp(c.tmpDir(), "ac-")
 	if err != nil {

@@ -729,8 +729,8 @@ func (b *builder) storeBlob(tmpPath string, ref blobRef) error {
 			return nil
 		}
 	}
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return fmt.Errorf("create cache folder: %w", err)
+	if err := safepath.MkdirAll(b.o.CacheDir, filepath.Dir(dst), "store an output in the cache"); err != nil {
+		return err
 	}
 	if err := os.Chmod(tmpPath, 0o444); err != nil {
 		return fmt.Errorf("store output in cache: %w", err)

@@ -255,8 +255,7 @@ func TestCancel(t *testing.T) {
 		p.catStage("after", "", "after.txt", "slow"),
 	}
 	// An earlier complete output must survive the interrupted build.
-	os.MkdirAll(p.out(""), 0o755)
-	os.WriteFile(p.out("slow.txt"), []byte("old complete"), 0o644)
+	p.build([]Stage{p.constStage("slow", "old complete", "slow.txt")}, p.opts())
 	go func() { <-started; cancel() }()
 	rep, err := Build(ctx, stages, p.opts())
 	if !errors.Is(err, context.Canceled) {
@@ -271,8 +270,8 @@ func TestCancel(t *testing.T) {
 	if got := p.read("slow.txt"); got != "old complete" {
 		t.Errorf("slow.txt = %q, want the old complete file", got)
 	}
-	if blobs, _ := filepath.Glob(filepath.Join(p.cacheDir(), "cas", "*", "*")); len(blobs) != 0 {
-		t.Errorf("interrupted output reached the cache: %v", blobs)
+	if blobs, _ := filepath.Glob(filepath.Join(p.cacheDir(), "cas", "*", "*")); len(blobs) != 1 {
+		t.Errorf("interrupted output reached the cache: %v (want only the earlier build's blob)", blobs)
 	}
 	// The next build completes normally.
 	stages[0].Run = func(ctx context.Context, r *Run) error { return r.WriteFile("out", []byte("new")) }
@@ -370,8 +369,8 @@ func TestOutputEscapeBySymlink(t *testing.T) {
 	if !errors.Is(err, ErrFailed) {
 		t.Fatalf("err = %v", err)
 	}
-	want := fmt.Sprintf(`test.kiln.yaml:1:1: publish output out: path "evil/a.txt" goes through the symlink %s, which points to %s, outside %s; remove the symlink or make it point inside %s`,
-		p.out("evil"), outside, p.out(""), filepath.Clean(p.out("")))
+	want := fmt.Sprintf(`test.kiln.yaml:1:1: publish output out: %s is a symlink (to %s); kiln does not follow symlinks when it writes or deletes, so it will not publish evil/a.txt; remove the link and run kiln again`,
+		p.out("evil"), outside)
 	if s := rep.Stage("a"); s.Error == nil || s.Error.Error() != want {
 		t.Errorf("error %v\nwant %s", s.Error, want)
 	}
@@ -574,12 +573,20 @@ func TestOrphansAndClean(t *testing.T) {
 	if p.read("mine.txt") != "not kiln's" || p.read("x/a.txt") != "edited by hand" {
 		t.Error("clean touched files that are not kiln's outputs")
 	}
-	// Outputs come back from the cache without running.
+	// Outputs come back from the cache without running, but the file
+	// clean kept is the user's now: the build refuses to replace it.
 	p.takeRuns()
-	p.build(two, p.opts())
-	if got := p.takeRuns(); len(got) != 0 || p.read("x/y/b.txt") != "b" {
-		t.Errorf("after clean ran %v, b = %q", got, p.read("x/y/b.txt"))
+	kg := p.opts()
+	kg.KeepGoing = true
+	rep, err = Build(context.Background(), two, kg)
+	if !errors.Is(err, ErrFailed) || rep.Stage("a").Error == nil || !strings.Contains(rep.Stage("a").Error.Error(), "kiln did not write it") {
+		t.Fatalf("build over the kept file: %v", err)
 	}
+	if got := p.takeRuns(); len(got) != 0 || p.read("x/y/b.txt") != "b" || p.read("x/a.txt") != "edited by hand" {
+		t.Errorf("after clean ran %v, b = %q, a = %q", got, p.read("x/y/b.txt"), p.read("x/a.txt"))
+	}
+	os.Remove(p.out("x/a.txt"))
+	p.build(two, p.opts())
 	res, err = Clean(p.opts(), true)
 	if err != nil || !res.CacheRemoved {
 		t.Fatalf("clean --cache: %v %+v", err, res)

@@ -33,6 +33,15 @@ func (b *builder) publish(ctx context.Context, n *node, outs outputSet) ([]strin
 		if current {
 			continue
 		}
+		if what == notRegular {
+			if _, err := safepath.JoinNoLinks(b.o.OutDir, rel, "publish "+rel); err != nil {
+				return restored, fmt.Errorf("publish %s: %w", rel, err)
+			}
+		}
+		if what == notOurs || what == notRegular {
+			abs := filepath.Join(b.o.OutDir, filepath.FromSlash(rel))
+			return restored, fmt.Errorf("publish %s: %s %s, and kiln replaces only files it wrote itself; move it out of the output folder (or delete it), then build again", rel, abs, what)
+		}
 		if err := b.writeOutput(ctx, n, rel, name, ref); err != nil {
 			return restored, err
 		}
@@ -46,6 +55,12 @@ func (b *builder) publish(ctx context.Context, n *node, outs outputSet) ([]strin
 	}
 	return restored, nil
 }
+
+// What outputCurrent says of a file in the way that kiln must not replace.
+const (
+	notOurs    = "is in the way: kiln did not write it (the build state has no record of it) and it differs from what kiln built"
+	notRegular = "is in the way: it is not a regular file"
+)
 
 // outputCurrent reports whether the published file at rel already holds
 // ref, and if not, what is wrong with it ("missing", "modified outside
@@ -62,7 +77,7 @@ func (b *builder) outputCurrent(n *node, rel, name string, ref blobRef) (bool, s
 		return false, "unreadable (" + err.Error() + ")"
 	}
 	if !fi.Mode().IsRegular() {
-		return false, "is not a regular file"
+		return false, notRegular
 	}
 	record := func(rec statRecord) {
 		if b.readOnly {
@@ -82,7 +97,10 @@ func (b *builder) outputCurrent(n *node, rel, name string, ref blobRef) (bool, s
 	// A file that is not the new version is either the one an earlier
 	// build published (an older version, not an edit) or an edit.
 	differs := func(sha digest) (bool, string) {
-		if known && old.SHA256 == sha {
+		switch {
+		case !known:
+			return false, notOurs
+		case old.SHA256 == sha:
 			return false, "outdated"
 		}
 		return false, "modified outside kiln"
@@ -90,7 +108,10 @@ func (b *builder) outputCurrent(n *node, rel, name string, ref blobRef) (bool, s
 	if known && !old.SHA256.IsZero() && old.unchanged(cur) {
 		return differs(old.SHA256)
 	}
-	if cur.Size != ref.Size && (!known || old.SHA256.IsZero()) {
+	if cur.Size != ref.Size && !known {
+		return false, notOurs
+	}
+	if cur.Size != ref.Size && old.SHA256.IsZero() {
 		return false, "modified outside kiln"
 	}
 	b.hashed.Add(1)
@@ -122,15 +143,15 @@ func (c ctxReader) Read(p []byte) (int, error) {
 // hashing as it copies: a blob that does not match its hash is removed
 // from the cache and nothing is written (errCorrupt).
 func (b *builder) writeOutput(ctx context.Context, n *node, rel, name string, ref blobRef) error {
-	dst, err := safepath.Join(b.o.OutDir, rel)
+	dst, err := safepath.JoinNoLinks(b.o.OutDir, rel, "publish "+rel)
 	if err != nil {
 		return fmt.Errorf("publish output %s: %w", name, err)
 	}
 	if err := b.markWrite(); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return fmt.Errorf("publish %s: create its folder: %w", rel, err)
+	if err := mkdirNoLinks(b.o.Root, filepath.Dir(dst), "publish "+rel); err != nil {
+		return err
 	}
 	if fi, err := os.Lstat(dst); err == nil && fi.IsDir() {
 		return fmt.Errorf("publish %s: %s is a folder; remove it or choose another output path", rel, dst)
@@ -160,6 +181,9 @@ func (b *builder) writeOutput(ctx context.Context, n *node, rel, name string, re
 		return &corruptError{src, "content does not match its hash"}
 	}
 	now := time.Now()
+	if err := b.journalOutput(rel, ref.SHA256); err != nil {
+		return fmt.Errorf("publish %s: %w", rel, err)
+	}
 	// The build flushes the file system once at the end (see finish).
 	if err := out.CommitNoSync(); err != nil {
 		return fmt.Errorf("publish %s: %w", rel, err)
