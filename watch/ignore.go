@@ -34,7 +34,8 @@ var skippedFiles = map[string]bool{
 // exists), "*.tmp", "name___jb_tmp___"/"name___jb_old___" (JetBrains safe
 // write), "name.vsctmp" (VS Code atomic save), ".#name" and "#name#"
 // (Emacs lock and auto-save), ".name.kate-swp", ".goutputstream-*" (GTK
-// editors) and kiln's own ".name.kiln-tmp-*".
+// editors), "sedXXXXXX" (sed -i's temporary copy: "sed" and six letters or
+// digits, no extension) and kiln's own ".name.kiln-tmp-*".
 func IsTempName(base string) bool {
 	switch {
 	case base == "":
@@ -54,7 +55,21 @@ func IsTempName(base string) bool {
 	if base[0] == '.' && isVimSwap(path.Ext(base)) {
 		return true
 	}
-	return isVimProbe(base)
+	return isVimProbe(base) || isSedTemp(base)
+}
+
+// isSedTemp reports whether base is the temporary file GNU sed -i writes
+// beside the file it edits (mkstemp's "sedXXXXXX").
+func isSedTemp(base string) bool {
+	if len(base) != 9 || !strings.HasPrefix(base, "sed") {
+		return false
+	}
+	for _, c := range base[3:] {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9') {
+			return false
+		}
+	}
+	return true
 }
 
 // isVimSwap reports whether ext is a vim swap extension: ".swp", then

@@ -42,6 +42,11 @@ func TestIsTempName(t *testing.T) {
 		{"", false},                             // nothing
 		{"~", true},                             // odd but a backup name
 		{".swp", true},                          // vim swap of an unnamed buffer
+		{"sedAb3xZ9", true},                     // sed -i
+		{"sed0q1w2e", true},                     // sed -i
+		{"sedimentx.png", false},                // has an extension: a file
+		{"sedabc", false},                       // too short for sed's
+		{"sed-abcde", false},                    // not sed's letters
 	}
 	for _, tt := range tests {
 		if got := IsTempName(tt.name); got != tt.want {

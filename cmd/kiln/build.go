@@ -6,11 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
 	"github.com/kiln-dev/kiln/internal/project"
+	"github.com/kiln-dev/kiln/internal/spelling"
+	"github.com/kiln-dev/kiln/models"
 	"github.com/kiln-dev/kiln/pipeline"
 )
 
@@ -25,6 +29,8 @@ type buildFlags struct {
 	check     bool
 	device    string
 	deviceID  int
+	// deviceIDSet is whether --device-id was given.
+	deviceIDSet bool
 }
 
 func (a *app) buildCommand() *cobra.Command {
@@ -42,6 +48,7 @@ did not change are taken from the cache.
   --json                  print a machine-readable report on stdout`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			f.deviceIDSet = cmd.Flags().Changed("device-id")
 			return a.build(cmd, dirArg(args), f)
 		},
 	}
@@ -56,6 +63,31 @@ did not change are taken from the cache.
 	fl.StringVar(&f.device, "device", "", "execution provider: cpu, cuda, tensorrt, coreml, directml or openvino (default: kiln.yaml's runtime.device)")
 	fl.IntVar(&f.deviceID, "device-id", -1, "device index for --device (default: kiln.yaml's runtime.device_id)")
 	return cmd
+}
+
+// validate checks the flags the way kiln.yaml's values are checked, before
+// anything is loaded or run, so a bad value is a usage error (exit 2) even
+// when every stage is cached and the value would never be used.
+func (f buildFlags) validate() error {
+	if f.jobs < 0 {
+		return fmt.Errorf("--jobs %d: give a positive number of jobs, or 0 for one per core", f.jobs)
+	}
+	return validateDevice(f.device, f.deviceID, f.deviceIDSet)
+}
+
+// validateDevice checks --device and --device-id.
+func validateDevice(device string, id int, idSet bool) error {
+	if device != "" && !slices.Contains(models.Providers, device) {
+		hint := ""
+		if s := spelling.Suggest(device, models.Providers); s != "" {
+			hint = fmt.Sprintf(" (did you mean %q?)", s)
+		}
+		return fmt.Errorf("--device %q is not an execution provider kiln knows%s; use one of %s", device, hint, strings.Join(models.Providers, ", "))
+	}
+	if idSet && id < 0 {
+		return fmt.Errorf("--device-id %d: give a device index of 0 or more (0 is the first GPU)", id)
+	}
+	return nil
 }
 
 // dirArg returns the project folder argument, "." when absent.
@@ -80,8 +112,8 @@ func (a *app) build(cmd *cobra.Command, dir string, f buildFlags) error {
 	if f.dryRun && f.check {
 		return withCode(exitUsage, errors.New("--dry-run and --check cannot be combined; use one of them"))
 	}
-	if f.jobs < 0 {
-		return withCode(exitUsage, fmt.Errorf("--jobs %d: give a positive number of jobs", f.jobs))
+	if err := f.validate(); err != nil {
+		return withCode(exitUsage, err)
 	}
 	p, err := a.openProject(dir, project.RuntimeOverrides{Library: a.ortLib, Device: f.device, DeviceID: f.deviceID}, f.keepGoing && !f.dryRun && !f.check)
 	if err != nil {
@@ -243,6 +275,9 @@ func (a *app) cleanCommand() *cobra.Command {
 				fmt.Fprintln(a.stdout)
 				for _, k := range res.Kept {
 					fmt.Fprintf(a.stdout, "kept %s: modified since kiln wrote it; delete it by hand if you no longer need it\n", k)
+				}
+				for _, k := range res.CacheKept {
+					fmt.Fprintf(a.stdout, "kept %s in the cache folder: kiln did not make it; delete it by hand if you no longer need it\n", k)
 				}
 			}
 			return nil

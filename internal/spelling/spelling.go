@@ -38,3 +38,16 @@ func Distance(a, b string) int {
 	}
 	return prev[len(rb)]
 }
+
+// Suggest returns the candidate closest to name when it is close enough to
+// be a typo of it (at most a third of its length in edits, and at least
+// one), or "" when none is.
+func Suggest(name string, candidates []string) string {
+	best, bestD := "", max(1, len([]rune(name))/3)+1
+	for _, c := range candidates {
+		if d := Distance(name, c); d < bestD {
+			best, bestD = c, d
+		}
+	}
+	return best
+}
