@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/kiln-dev/kiln/internal/safepath"
 )
 
 // Where FindLibrary found the library, in the order it looks.
@@ -84,9 +86,13 @@ func FindLibrary(opts LibraryOptions) (path string, source string, err error) {
 	getenv := opts.Getenv
 	var looked []string
 
+	env := getenv.get("KILN_ORT_LIB")
+	if env == "" {
+		env = getenv.get("KILN_ORT_LIBRARY") // the longer spelling works too
+	}
 	explicit := []struct{ source, value string }{
 		{SourceFlag, opts.Flag},
-		{SourceEnv, getenv.get("KILN_ORT_LIB")},
+		{SourceEnv, env},
 		{SourceConfig, opts.Config},
 	}
 	for _, c := range explicit {
@@ -97,6 +103,9 @@ func FindLibrary(opts LibraryOptions) (path string, source string, err error) {
 		p := c.value
 		if c.source == SourceConfig && !filepath.IsAbs(p) && opts.ConfigDir != "" {
 			p = filepath.Join(opts.ConfigDir, p)
+		}
+		if c.source == SourceConfig && opts.ConfigDir != "" && insideProject(opts.ConfigDir, p) {
+			return "", "", fmt.Errorf("%s: %s is inside the project, and kiln loads that library as native code, so a checkout could run code of its own on your machine; a library inside the project can only be chosen outside the project's files: pass --ort-lib %s or set KILN_ORT_LIB=%s", c.source, p, p, p)
 		}
 		if err := CheckLibraryFile(p); err != nil {
 			return "", "", fmt.Errorf("%s: %w; %s", c.source, err, libraryHint)
@@ -368,4 +377,22 @@ func checkELFHeader(path string, hdr []byte) error {
 		return fmt.Errorf("%s is an ELF file but not a shared library (type %d)", path, typ)
 	}
 	return nil
+}
+
+// insideProject reports whether the library path p lies inside the project
+// folder dir once symlinks are resolved (a missing p is judged by its
+// spelling).
+func insideProject(dir, p string) bool {
+	realDir, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		realDir = dir
+	}
+	realP, err := filepath.EvalSymlinks(p)
+	if err != nil {
+		if realP, err = filepath.Abs(p); err != nil {
+			return false
+		}
+	}
+	absDir, _ := filepath.Abs(dir)
+	return safepath.Within(realDir, realP) || safepath.Within(absDir, realP)
 }

@@ -44,7 +44,8 @@ func TestFindLibraryOrder(t *testing.T) {
 	root := t.TempDir()
 	flagLib := writeFakeLib(t, filepath.Join(root, "flag", "libonnxruntime.so.1"))
 	envLib := writeFakeLib(t, filepath.Join(root, "env", "libonnxruntime.so.1"))
-	cfgLib := writeFakeLib(t, filepath.Join(root, "project", "lib", "libonnxruntime.so.1"))
+	cfgLib := writeFakeLib(t, filepath.Join(root, "opt", "lib", "libonnxruntime.so.1"))
+	os.MkdirAll(filepath.Join(root, "project"), 0o755)
 	sysDir := filepath.Join(root, "sys")
 	sysLib := writeFakeLib(t, filepath.Join(sysDir, "libonnxruntime.so.1"))
 	cache := filepath.Join(root, "cache")
@@ -59,7 +60,9 @@ func TestFindLibraryOrder(t *testing.T) {
 	}{
 		{"flag wins", LibraryOptions{Flag: flagLib, Getenv: env(map[string]string{"KILN_ORT_LIB": envLib}), Config: cfgLib, SystemDirs: []string{sysDir}, CacheDir: cache}, flagLib, SourceFlag},
 		{"env next", LibraryOptions{Getenv: env(map[string]string{"KILN_ORT_LIB": envLib}), Config: cfgLib, SystemDirs: []string{sysDir}, CacheDir: cache}, envLib, SourceEnv},
-		{"config relative to kiln.yaml", LibraryOptions{Getenv: env(nil), Config: "lib/libonnxruntime.so.1", ConfigDir: filepath.Join(root, "project"), SystemDirs: []string{sysDir}, CacheDir: cache}, cfgLib, SourceConfig},
+		{"env's longer spelling", LibraryOptions{Getenv: env(map[string]string{"KILN_ORT_LIBRARY": envLib}), Config: cfgLib, SystemDirs: []string{sysDir}, CacheDir: cache}, envLib, SourceEnv},
+		{"config outside the project", LibraryOptions{Getenv: env(nil), Config: cfgLib, ConfigDir: filepath.Join(root, "project"), SystemDirs: []string{sysDir}, CacheDir: cache}, cfgLib, SourceConfig},
+		{"config relative to kiln.yaml, leading out", LibraryOptions{Getenv: env(nil), Config: "../opt/lib/libonnxruntime.so.1", ConfigDir: filepath.Join(root, "project"), SystemDirs: []string{sysDir}, CacheDir: cache}, filepath.Join(root, "project", "../opt/lib/libonnxruntime.so.1"), SourceConfig},
 		{"system path", LibraryOptions{Getenv: env(nil), SystemDirs: []string{emptyDir, sysDir}, CacheDir: cache}, sysLib, SourceSystem},
 		{"cache last", LibraryOptions{Getenv: env(nil), SystemDirs: []string{emptyDir}, CacheDir: cache}, cacheLib, SourceCache},
 		{"cache from KILN_CACHE_HOME", LibraryOptions{Getenv: env(map[string]string{"KILN_CACHE_HOME": cache}), SystemDirs: []string{}}, cacheLib, SourceCache},
@@ -255,6 +258,34 @@ func TestVersionAtLeast(t *testing.T) {
 	for _, tt := range tests {
 		if got := versionAtLeast(tt.v, 1, 24); got != tt.want {
 			t.Errorf("versionAtLeast(%q) = %v", tt.v, got)
+		}
+	}
+}
+
+// TestFindLibraryRefusesProjectLibrary checks that kiln.yaml cannot make
+// kiln load a library from inside the project (a checkout's own native
+// code), directly or through a symlink, while the flag and the
+// environment can.
+func TestFindLibraryRefusesProjectLibrary(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("library search layout is Linux's")
+	}
+	root := t.TempDir()
+	proj := filepath.Join(root, "project")
+	inside := writeFakeLib(t, filepath.Join(proj, "lib", "libonnxruntime.so.1"))
+	os.Symlink(filepath.Join(proj, "lib"), filepath.Join(root, "outside-link"))
+	for _, cfg := range []string{"lib/libonnxruntime.so.1", inside, filepath.Join(root, "outside-link", "libonnxruntime.so.1")} {
+		_, _, err := FindLibrary(LibraryOptions{Getenv: env(nil), Config: cfg, ConfigDir: proj, SystemDirs: []string{}, CacheDir: filepath.Join(root, "cache")})
+		if err == nil || !strings.Contains(err.Error(), "is inside the project") || !strings.Contains(err.Error(), "--ort-lib") {
+			t.Errorf("runtime.library %s: %v", cfg, err)
+		}
+	}
+	for _, o := range []LibraryOptions{
+		{Flag: inside, Getenv: env(nil), Config: inside, ConfigDir: proj},
+		{Getenv: env(map[string]string{"KILN_ORT_LIB": inside}), Config: inside, ConfigDir: proj},
+	} {
+		if p, _, err := FindLibrary(o); err != nil || p != inside {
+			t.Errorf("chosen outside the project's files: %s, %v", p, err)
 		}
 	}
 }
