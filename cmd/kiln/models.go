@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -146,6 +147,10 @@ A catalogue lists models like this:
 			opts.Terminal = isTerminal(a.stderr)
 			opts.Log = a.logger()
 			if _, err := store.Pull(cmd.Context(), a.stderr, args[0], opts); err != nil {
+				var outside *store.OutsideError
+				if errors.As(err, &outside) {
+					return withCode(exitUsage, err) // --dest outside the project
+				}
 				return withCode(exitFailed, err)
 			}
 			return nil

@@ -8,16 +8,20 @@
 //
 // kiln.yaml names model folders relative to the project, so a pull goes
 // into the project: the folder kiln.yaml's models: entry of that name
-// points to, else models/NAME (see DefaultDest). Any other folder can be
-// given. While a pull runs its files go to a staging folder next to the
+// points to, else models/NAME (see DefaultDest). Any other folder inside
+// the project can be given; one outside it (or the project folder itself)
+// is refused with an *OutsideError. While a pull runs its files go to a staging folder next to the
 // destination, DEST.kiln-partial/, unfinished files as FILE.part; the
 // staging folder is renamed to DEST only once every file's size and sha256
 // match, so a half-finished pull never looks like a model. An interrupted
 // pull (network failure, Ctrl-C, a killed process) leaves the staging
 // folder, and pulling again resumes each file where it stopped with an
 // HTTP Range request (a server that ignores ranges makes kiln download
-// that file again from the start). A lock on the staging folder keeps two
-// pulls of the same model apart.
+// that file again from the start). A pull that fails removes what holds
+// no data (empty FILE.part files, empty folders, and the staging folder
+// and the folders it created above DEST when nothing is left in them), so
+// what remains is what the next pull resumes from. A lock on the staging
+// folder keeps two pulls of the same model apart.
 //
 // # kiln-manifest.json
 //
@@ -85,9 +89,15 @@
 // Catalogues and manifests may come from anyone. Every file path must be a
 // clean relative path inside the model folder (internal/safepath: no "..",
 // no absolute path or drive letter, no backslash), listed once, never both
-// a file and a folder, and not kiln-manifest.json; files are created
-// through safepath.Join so a symlink planted in the staging folder cannot
-// redirect a write. A server sending more bytes than the list gives, or
+// a file and a folder, and not kiln-manifest.json. A pull never writes,
+// renames or removes through a symlink below the project folder: a
+// symlink among the destination's parents, at the destination, at
+// DEST.kiln-partial or DEST.kiln-old, or anywhere in the staging folder
+// (a FILE.part included) fails the pull with an error naming the link and
+// its target, and neither the link nor what it points to is touched;
+// files are opened without following symlinks (safepath.OpenFile).
+// Reading an existing model folder to compare it may follow symlinks that
+// stay inside the project. A server sending more bytes than the list gives, or
 // a file whose hash differs, is rejected and its data deleted. Catalogues
 // and manifests larger than 16 MiB are refused. Credentials are sent only
 // where PullOptions.Authorize decides (see BearerFor).

@@ -47,12 +47,14 @@ const copyBuffer = 256 << 10
 // fetchFile makes staging/f.Path a verified copy of f, resuming a partial
 // download and retrying transient failures.
 func (p *puller) fetchFile(ctx context.Context, f File) error {
-	final, err := safepath.Join(p.staging, f.Path)
+	// Nothing in the staging folder is written through a symlink.
+	op := "write " + f.Path
+	final, err := safepath.JoinNoLinks(p.staging, f.Path, op)
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
-		return fmt.Errorf("create folder for %s: %w", f.Path, err)
+	if err := safepath.MkdirAll(p.staging, filepath.Dir(final), op); err != nil {
+		return err
 	}
 	bar := p.prog.file(f)
 	// A file an earlier run finished is kept if it still verifies.
@@ -125,13 +127,21 @@ func (p *puller) fetchFile(ctx context.Context, f File) error {
 }
 
 // transfer continues final+".part" from its current length and, once it
-// has f.Size bytes with the right hash, renames it to final. Transient
+// has f.Size bytes with the right hash, renames it to final (a rename
+// replaces a name and never follows a symlink). Transient
 // failures come back as retryableError with the data kept.
 func (p *puller) transfer(ctx context.Context, f File, final string, bar fileBar) error {
-	part := final + partSuffix
-	out, err := os.OpenFile(part, os.O_RDWR|os.O_CREATE, 0o644)
+	// Never through a symlink, never a named pipe or device. JoinNoLinks
+	// checks with Lstat (all there is where the system has no
+	// O_NOFOLLOW), OpenFile refuses a link that appeared since.
+	op := "write " + f.Path
+	part, err := safepath.JoinNoLinks(p.staging, f.Path+partSuffix, op)
 	if err != nil {
-		return fmt.Errorf("open %s: %w", part, err)
+		return err
+	}
+	out, err := safepath.OpenFile(part, os.O_RDWR|os.O_CREATE, 0o644, op)
+	if err != nil {
+		return err
 	}
 	defer func() {
 		if out != nil {
@@ -176,7 +186,7 @@ func (p *puller) transfer(ctx context.Context, f File, final string, bar fileBar
 		out.Close()
 		out = nil
 		bar.set(0)
-		if err := os.Remove(part); err != nil {
+		if err := safepath.RemoveFile(part, "remove the corrupt download of "+f.Path); err != nil {
 			return fmt.Errorf("%s is corrupt (expected sha256 %s, got %s) and removing it failed: %w", f.Path, f.SHA256, sum, err)
 		}
 		return &ChecksumError{Path: f.Path, Want: f.SHA256, Got: sum, resumed: resumedFrom > 0}

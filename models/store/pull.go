@@ -12,7 +12,9 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -52,10 +54,16 @@ type PullOptions struct {
 	// chooses an entry of a remote catalogue); "" derives it.
 	Name string
 	// ProjectRoot and Config choose the default destination (see
-	// DefaultDest) when Dest is "".
+	// DefaultDest) when Dest is "". ProjectRoot is also the trusted folder
+	// of the pull: the destination must lie inside it (else the pull fails
+	// with an *OutsideError), and no symlink below it is followed when the
+	// pull creates, writes, renames or removes anything. Without a
+	// ProjectRoot the nearest existing folder above the destination is
+	// the trusted one.
 	ProjectRoot string
 	Config      *manifests.Config
-	// Dest is the model folder to create; "" means DefaultDest.
+	// Dest is the model folder to create, resolved against the working
+	// directory when relative; "" means DefaultDest.
 	Dest string
 	// Replace allows replacing an existing folder that holds a different
 	// model; without it such a folder is an error and is never touched.
@@ -121,6 +129,63 @@ type PullResult struct {
 	Configured bool
 }
 
+// OutsideError is returned when a pull's destination folder is not inside
+// the project: kiln.yaml names model folders relative to the project, and a
+// pull writes nowhere else.
+type OutsideError struct {
+	// Dest is the destination asked for and Root the project folder, both
+	// absolute.
+	Dest, Root string
+}
+
+// Error names both folders and what to do.
+func (e *OutsideError) Error() string {
+	what := "is not inside the project " + e.Root
+	if e.Dest == e.Root {
+		what = "is the project folder itself"
+	}
+	return fmt.Sprintf("the destination folder %s %s; a pulled model must go in a folder inside the project, such as %s: choose one there, or run kiln in the project that should hold the model", e.Dest, what, filepath.Join(e.Root, "models", "NAME"))
+}
+
+// pullBase returns the trusted folder of a pull into dest (absolute and
+// clean): the project root, which dest must lie inside, or without one the
+// nearest existing folder above dest. Everything a pull writes is below
+// it, reached without following a symlink.
+func pullBase(root, dest string) (string, error) {
+	if root == "" {
+		base := filepath.Dir(dest)
+		for {
+			if _, err := os.Stat(base); err == nil {
+				return base, nil
+			}
+			up := filepath.Dir(base)
+			if up == base {
+				return base, nil
+			}
+			base = up
+		}
+	}
+	root, err := filepath.Abs(root)
+	if err != nil {
+		return "", fmt.Errorf("resolve the project folder %s: %w", root, err)
+	}
+	if strictlyInside(root, dest) {
+		return root, nil
+	}
+	// The project may have been named through a symlink and dest in its
+	// resolved spelling; the project folder is trusted as a whole.
+	if real, err := filepath.EvalSymlinks(root); err == nil && strictlyInside(real, dest) {
+		return real, nil
+	}
+	return "", &OutsideError{Dest: dest, Root: root}
+}
+
+// strictlyInside reports whether p lies inside base and is not base itself,
+// comparing spellings.
+func strictlyInside(base, p string) bool {
+	return filepath.Clean(p) != filepath.Clean(base) && safepath.Within(base, p)
+}
+
 // DefaultDest returns where `kiln models pull NAME` puts a model: the folder
 // kiln.yaml's models: entry NAME names, if there is one, else
 // <root>/models/NAME, a folder inside the project (as kiln.yaml's model
@@ -161,6 +226,17 @@ func DefaultDest(root string, cfg *manifests.Config, name string) (dir string, c
 // not name it yet. A failed download still returns what it did (bytes
 // fetched, files resumed) when it got that far.
 func Pull(ctx context.Context, w io.Writer, arg string, opts PullOptions) (*PullResult, error) {
+	// A destination outside the project is refused before the network is
+	// asked anything.
+	if opts.Dest != "" {
+		dest, err := filepath.Abs(opts.Dest)
+		if err != nil {
+			return nil, fmt.Errorf("resolve the destination folder %s: %w", opts.Dest, err)
+		}
+		if _, err := pullBase(opts.ProjectRoot, dest); err != nil {
+			return nil, err
+		}
+	}
 	src, err := Resolve(ctx, arg, opts)
 	if err != nil {
 		return nil, err
@@ -197,10 +273,22 @@ func Pull(ctx context.Context, w io.Writer, arg string, opts PullOptions) (*Pull
 // and only then is the staging folder renamed to dest. An interrupted
 // download (error, cancelled ctx, killed process) leaves the staging
 // folder, and the next Download resumes from it with HTTP range requests.
+// A failed download removes what holds no data: empty partial files,
+// empty folders, and the staging folder and the folders above dest it
+// created when nothing is left in them.
 //
 // If dest already holds exactly this model (same kiln-manifest.json file
 // list) nothing is downloaded. If it holds anything else, Download fails
 // unless opts.Replace is set.
+//
+// With opts.ProjectRoot set, dest must lie inside it (else the error is an
+// *OutsideError). Download never writes, renames or removes through a
+// symlink below the project root (see PullOptions.ProjectRoot): a symlink
+// among dest's parents, at dest, at the staging folder, at
+// dest+".kiln-old" or inside the staging folder fails the pull with a
+// *safepath.LinkError naming it, and neither the link nor what it points
+// to is touched. Reading dest to compare it may follow symlinks that stay
+// inside the project.
 func Download(ctx context.Context, w io.Writer, src *Source, dest string, opts PullOptions) (*PullResult, error) {
 	if src == nil {
 		return nil, errors.New("download: no source")
@@ -223,38 +311,67 @@ func Download(ctx context.Context, w io.Writer, src *Source, dest string, opts P
 	if dest, err = filepath.Abs(dest); err != nil {
 		return nil, fmt.Errorf("pull %s: %w", src.Name, err)
 	}
-	staging := dest + StagingSuffix
+	trusted, err := pullBase(opts.ProjectRoot, dest)
+	if err != nil {
+		return nil, fmt.Errorf("pull %s: %w", src.Name, err)
+	}
+	staging, old := dest+StagingSuffix, dest+oldSuffix
 	man := &Manifest{Version: ManifestVersion, Name: src.Name, Kind: src.Kind, Description: src.Description, Source: base.String(), Files: files}
 	res := &PullResult{Name: src.Name, Dir: dest, Manifest: man}
 
 	upToDate := func() (bool, error) {
-		same, err := holds(dest, files, opts.Replace)
+		same, err := holds(trusted, dest, files, opts.Replace)
 		if same {
 			res.UpToDate = true
 			fmt.Fprintf(w, "%s is up to date in %s (kiln models verify %s checks its files)\n", src.Name, dest, src.Name)
 		}
 		return same, err
 	}
+	tidy := func(held *os.File) {
+		if err := tidyReplaced(trusted, dest, staging, held); err != nil {
+			fmt.Fprintf(w, "warning: %v\n", err)
+		}
+	}
 	if same, err := upToDate(); same || err != nil {
 		if same {
-			tidyReplaced(dest, staging, nil)
+			tidy(nil)
 		}
 		return res, err
 	}
-	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
-		return nil, fmt.Errorf("pull %s: create %s: %w", src.Name, filepath.Dir(dest), err)
+	// From here on things are created, written, renamed and removed: no
+	// symlink may stand anywhere on the way.
+	created, err := makeParents(trusted, filepath.Dir(dest), "create the model folder for "+src.Name+" in it")
+	if err == nil {
+		err = safepath.CheckNoLinks(trusted, dest, "replace it with "+src.Name)
 	}
-	lock, err := lockStaging(staging)
+	if err == nil {
+		err = safepath.CheckNoLinks(trusted, old, "set the previous model folder aside there")
+	}
 	if err != nil {
+		removeEmpty(created)
+		return nil, fmt.Errorf("pull %s: %w", src.Name, err)
+	}
+	lock, err := lockStaging(trusted, staging, "download "+src.Name+" into it")
+	if err != nil {
+		removeEmpty(created)
 		return nil, fmt.Errorf("pull %s: %w", src.Name, err)
 	}
 	defer lock.Close()
+	// abandon removes what a failed pull leaves that holds no data, and
+	// reports whether the staging folder is gone.
+	abandon := func() bool {
+		if !pruneStaging(staging) {
+			return false
+		}
+		removeEmpty(created)
+		return true
+	}
 	// Another process may have finished this pull while we waited.
 	if same, err := upToDate(); same || err != nil {
 		if same {
-			tidyReplaced(dest, staging, lock)
+			tidy(lock)
 		}
-		os.Remove(staging) // only if empty
+		abandon()
 		return res, err
 	}
 
@@ -271,11 +388,16 @@ func Download(ctx context.Context, w io.Writer, src *Source, dest string, opts P
 	res.Resumed = p.resumed
 	sort.Strings(res.Resumed)
 	if err != nil {
-		if ctx.Err() != nil {
+		kept := !abandon()
+		switch {
+		case ctx.Err() != nil && kept:
 			return res, fmt.Errorf("pull %s stopped: %w; what was downloaded is kept in %s and the next pull resumes from it", src.Name, ctx.Err(), staging)
-		}
-		if isRetryable(err) {
+		case ctx.Err() != nil:
+			return res, fmt.Errorf("pull %s stopped: %w", src.Name, ctx.Err())
+		case isRetryable(err) && kept:
 			return res, fmt.Errorf("pull %s: %w; what was downloaded is kept in %s: run the pull again to resume", src.Name, err, staging)
+		case isRetryable(err):
+			return res, fmt.Errorf("pull %s: %w; run the pull again to retry", src.Name, err)
 		}
 		return res, fmt.Errorf("pull %s: %w", src.Name, err)
 	}
@@ -283,14 +405,86 @@ func Download(ctx context.Context, w io.Writer, src *Source, dest string, opts P
 	if err := finishStaging(staging, man); err != nil {
 		return res, fmt.Errorf("pull %s: %w", src.Name, err)
 	}
-	if err := moveIntoPlace(staging, dest); err != nil {
+	if err := moveIntoPlace(trusted, staging, dest); err != nil {
 		return res, fmt.Errorf("pull %s: %w", src.Name, err)
 	}
 	// A replace interrupted between its two renames leaves the previous
 	// folder under this name.
-	os.RemoveAll(dest + oldSuffix)
+	if err := removeTree(trusted, old, "remove the previous model folder"); err != nil {
+		fmt.Fprintf(w, "warning: %v\n", err)
+	}
 	fmt.Fprintf(w, "pulled %s into %s: %d files, %s (%s downloaded)\n", src.Name, dest, len(files), formatBytes(man.TotalSize()), formatBytes(res.Fetched))
 	return res, nil
+}
+
+// makeParents creates dir and its missing parents below base without
+// following a symlink (see safepath.MkdirAll) and returns the folders it
+// was to create, outermost first, so a failed pull can remove them again.
+// On error, some of them may exist.
+func makeParents(base, dir, op string) ([]string, error) {
+	var missing []string
+	for d := filepath.Clean(dir); strictlyInside(base, d); d = filepath.Dir(d) {
+		if _, err := os.Lstat(d); err == nil {
+			break
+		}
+		missing = append(missing, d)
+	}
+	slices.Reverse(missing)
+	return missing, safepath.MkdirAll(base, dir, op)
+}
+
+// removeEmpty removes those of dirs (outermost first, as makeParents
+// returns them) that are empty folders, innermost first. It never removes
+// a symlink or a folder with anything in it.
+func removeEmpty(dirs []string) {
+	for i := len(dirs) - 1; i >= 0; i-- {
+		if fi, err := os.Lstat(dirs[i]); err == nil && fi.IsDir() {
+			os.Remove(dirs[i]) // fails unless empty
+		}
+	}
+}
+
+// pruneStaging removes what a failed pull leaves in staging that holds no
+// data, so it is not mistaken for a download to resume: empty FILE.part
+// files, empty folders, and staging itself when nothing else is left.
+// Symlinks and files with data are left alone. It reports whether staging
+// is gone. The caller holds staging's lock.
+func pruneStaging(staging string) bool {
+	var dirs []string
+	filepath.WalkDir(staging, func(p string, d fs.DirEntry, err error) error {
+		switch {
+		case err != nil:
+			return nil // leave what cannot be read
+		case d.IsDir():
+			dirs = append(dirs, p)
+		case d.Type().IsRegular() && strings.HasSuffix(p, partSuffix):
+			if fi, err := d.Info(); err == nil && fi.Size() == 0 {
+				safepath.RemoveFile(p, "remove an empty partial download")
+			}
+		}
+		return nil
+	})
+	for i := len(dirs) - 1; i >= 0; i-- {
+		os.Remove(dirs[i]) // fails unless empty
+	}
+	_, err := os.Lstat(staging)
+	return errors.Is(err, fs.ErrNotExist)
+}
+
+// removeTree removes the folder p below base, refusing a symlink at p or
+// above it. Symlinks inside p are removed, never followed (os.RemoveAll
+// does not follow them). A missing p is fine.
+func removeTree(base, p, op string) error {
+	if _, err := os.Lstat(p); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err := safepath.CheckNoLinks(base, p, op); err != nil {
+		return err
+	}
+	if err := os.RemoveAll(p); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	return nil
 }
 
 // tidyReplaced removes what a replace of dest that was killed after
@@ -299,32 +493,57 @@ func Download(ctx context.Context, w io.Writer, src *Source, dest string, opts P
 // (after an atomic exchange) left in the staging folder, which it then
 // finished and so holds a kiln-manifest.json (a partial download does
 // not; it is kept for resuming). held is the staging folder's lock when
-// the caller has it.
-func tidyReplaced(dest, staging string, held *os.File) {
-	os.RemoveAll(dest + oldSuffix)
+// the caller has it. A symlink at either is refused and left alone.
+func tidyReplaced(base, dest, staging string, held *os.File) error {
+	const op = "remove the previous model folder"
+	if err := removeTree(base, dest+oldSuffix, op); err != nil {
+		return err
+	}
 	finished := func() bool {
 		_, err := os.Lstat(filepath.Join(staging, ManifestName))
 		return err == nil
 	}
+	if _, err := os.Lstat(staging); err != nil {
+		return nil
+	}
+	if err := safepath.CheckNoLinks(base, staging, op); err != nil {
+		return err
+	}
 	if !finished() {
-		return
+		return nil
 	}
 	if held == nil {
-		lock, err := lockStaging(staging)
+		lock, err := lockStaging(base, staging, op)
 		if err != nil {
-			return // another pull is using it
+			return nil // another pull is using it
 		}
 		defer lock.Close()
 	}
 	if finished() {
-		os.RemoveAll(staging)
+		return removeTree(base, staging, op)
 	}
+	return nil
 }
 
 // holds reports whether dest is a model folder whose kiln-manifest.json
 // lists exactly files. A dest holding something else is an error unless
-// replace is set.
-func holds(dest string, files []File, replace bool) (bool, error) {
+// replace is set. Reading dest follows symlinks only when they stay
+// inside base.
+func holds(base, dest string, files []File, replace bool) (bool, error) {
+	// readable checks that p can be read without leaving base.
+	readable := func(p string) error {
+		rel, err := filepath.Rel(base, p)
+		if err == nil {
+			_, err = safepath.Join(base, filepath.ToSlash(rel))
+		}
+		if err != nil {
+			return fmt.Errorf("check destination %s: %w", dest, err)
+		}
+		return nil
+	}
+	if err := readable(dest); err != nil {
+		return false, err
+	}
 	st, err := os.Stat(dest)
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil
@@ -335,13 +554,20 @@ func holds(dest string, files []File, replace bool) (bool, error) {
 	if !st.IsDir() {
 		return false, fmt.Errorf("destination %s is a file, not a folder; remove it or pull into another folder", dest)
 	}
+	if err := readable(filepath.Join(dest, ManifestName)); err != nil {
+		return false, err
+	}
 	m, err := ReadManifest(dest)
 	if err == nil && sameFiles(m.Files, files) {
 		// Cheap damage check: every file there, at its size. Verify
 		// checks hashes.
 		damaged := ""
 		for _, f := range files {
-			st, err := os.Stat(filepath.Join(dest, filepath.FromSlash(f.Path)))
+			p := filepath.Join(dest, filepath.FromSlash(f.Path))
+			if err := readable(p); err != nil {
+				return false, err
+			}
+			st, err := os.Stat(p)
 			if err != nil || !st.Mode().IsRegular() || st.Size() != f.Size {
 				damaged = f.Path
 				break
@@ -381,8 +607,10 @@ func sameFiles(a, b []File) bool {
 
 // finishStaging removes everything in staging that is not a listed file
 // (leftover partial files, files of an earlier version), flushes the
-// folders, and writes kiln-manifest.json.
+// folders, and writes kiln-manifest.json. A symlink in staging, which kiln
+// never makes, is refused rather than removed.
 func finishStaging(staging string, man *Manifest) error {
+	const op = "tidy the staging folder"
 	wantFile := map[string]bool{}
 	wantDir := map[string]bool{".": true}
 	for _, f := range man.Files {
@@ -391,6 +619,7 @@ func finishStaging(staging string, man *Manifest) error {
 			wantDir[d] = true
 		}
 	}
+	var extraDirs []string // outermost first
 	err := filepath.WalkDir(staging, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -400,21 +629,25 @@ func finishStaging(staging string, man *Manifest) error {
 			return err
 		}
 		rel = filepath.ToSlash(rel)
-		if d.IsDir() {
-			if wantDir[rel] {
-				return nil
+		switch {
+		case d.IsDir():
+			if !wantDir[rel] {
+				extraDirs = append(extraDirs, p)
 			}
-			if err := os.RemoveAll(p); err != nil {
-				return err
-			}
-			return filepath.SkipDir
+			return nil
+		case wantFile[rel] && d.Type().IsRegular():
+			return nil
 		}
-		if !wantFile[rel] || !d.Type().IsRegular() {
-			return os.Remove(p)
-		}
-		return nil
+		return safepath.RemoveFile(p, op) // refuses a symlink
 	})
+	for i := len(extraDirs) - 1; err == nil && i >= 0; i-- {
+		err = os.Remove(extraDirs[i])
+	}
 	if err != nil {
+		var le *safepath.LinkError
+		if errors.As(err, &le) {
+			return err
+		}
 		return fmt.Errorf("tidy staging folder %s: %w", staging, err)
 	}
 	dirs := make([]string, 0, len(wantDir))
@@ -432,9 +665,16 @@ func finishStaging(staging string, man *Manifest) error {
 
 // moveIntoPlace renames the finished staging folder to dest, swapping out
 // an existing dest (only reached with Replace) through dest+".kiln-old".
-func moveIntoPlace(staging, dest string) error {
+// Renames never follow a symlink; one standing at dest or dest+".kiln-old"
+// is refused (Download checked that before downloading, this is for what
+// appeared since).
+func moveIntoPlace(base, staging, dest string) error {
+	const oldOp = "remove the previous model folder"
 	parent := filepath.Dir(dest)
 	if _, err := os.Lstat(dest); err == nil {
+		if err := safepath.CheckNoLinks(base, dest, "replace it"); err != nil {
+			return err
+		}
 		old := dest + oldSuffix
 		// Swap the folders in one step where the system can, so a
 		// process killed in between never leaves dest missing.
@@ -445,21 +685,21 @@ func moveIntoPlace(staging, dest string) error {
 			}
 			// staging now holds the previous folder; a kill from here on
 			// leaves it for the next pull, which verifies what it finds.
-			if err := os.RemoveAll(old); err != nil {
-				return fmt.Errorf("remove %s: %w", old, err)
+			if err := removeTree(base, old, oldOp); err != nil {
+				return err
 			}
 			if err := os.Rename(staging, old); err != nil {
 				return fmt.Errorf("move the previous %s aside: %w", dest, err)
 			}
-			if err := os.RemoveAll(old); err != nil {
-				return fmt.Errorf("remove the previous model folder %s: %w", old, err)
+			if err := removeTree(base, old, oldOp); err != nil {
+				return err
 			}
 			return nil
 		case !errors.Is(err, atomicfile.ErrExchangeUnsupported):
 			return fmt.Errorf("move %s into place: %w", dest, err)
 		}
-		if err := os.RemoveAll(old); err != nil {
-			return fmt.Errorf("remove %s: %w", old, err)
+		if err := removeTree(base, old, oldOp); err != nil {
+			return err
 		}
 		if err := os.Rename(dest, old); err != nil {
 			return fmt.Errorf("move the previous %s aside: %w", dest, err)
@@ -473,8 +713,8 @@ func moveIntoPlace(staging, dest string) error {
 		if err := atomicfile.SyncDir(parent); err != nil {
 			return err
 		}
-		if err := os.RemoveAll(old); err != nil {
-			return fmt.Errorf("remove the previous model folder %s: %w", old, err)
+		if err := removeTree(base, old, oldOp); err != nil {
+			return err
 		}
 		return nil
 	}
@@ -490,14 +730,16 @@ func moveIntoPlace(staging, dest string) error {
 // the puller hashes every file it finds in staging and drops those that do
 // not verify. Downloads never write into an existing file (they write
 // FILE.part and rename it), so the shared inodes are never modified.
-// Failures (a file system without hard links) only cost downloads.
+// Failures (a file system without hard links, a symlink in the way, which
+// the download then reports) only cost downloads.
 func seedFromExisting(dest, staging string, files []File) {
+	const op = "reuse a file of the folder being replaced"
 	for _, f := range files {
 		from, err := safepath.Join(dest, f.Path)
 		if err != nil {
 			continue
 		}
-		to, err := safepath.Join(staging, f.Path)
+		to, err := safepath.JoinNoLinks(staging, f.Path, op)
 		if err != nil {
 			continue
 		}
@@ -508,18 +750,21 @@ func seedFromExisting(dest, staging string, files []File) {
 		if err != nil || !st.Mode().IsRegular() || st.Size() != f.Size {
 			continue
 		}
-		if os.MkdirAll(filepath.Dir(to), 0o755) == nil {
+		// os.Link makes a new name and never writes through one: it
+		// fails if to exists, even as a symlink.
+		if safepath.MkdirAll(staging, filepath.Dir(to), op) == nil {
 			os.Link(from, to)
 		}
 	}
 }
 
-// lockStaging creates the staging folder and takes an exclusive lock on it,
+// lockStaging creates the staging folder below base without following a
+// symlink (op says why, for the error) and takes an exclusive lock on it,
 // so two pulls never write the same files. The lock dies with the process.
-func lockStaging(staging string) (*os.File, error) {
+func lockStaging(base, staging, op string) (*os.File, error) {
 	for range 3 {
-		if err := os.MkdirAll(staging, 0o755); err != nil {
-			return nil, fmt.Errorf("create staging folder %s: %w", staging, err)
+		if err := safepath.MkdirAll(base, staging, op); err != nil {
+			return nil, err
 		}
 		d, err := os.Open(staging)
 		if err != nil {
@@ -536,9 +781,10 @@ func lockStaging(staging string) (*os.File, error) {
 			return nil, fmt.Errorf("lock staging folder %s: %w", staging, err)
 		}
 		// The folder we locked may have been renamed into place by the
-		// pull that held the lock; then lock a fresh one.
+		// pull that held the lock, or swapped for a symlink; then lock a
+		// fresh one (MkdirAll refuses the symlink).
 		a, aerr := d.Stat()
-		b, berr := os.Stat(staging)
+		b, berr := os.Lstat(staging)
 		if aerr == nil && berr == nil && os.SameFile(a, b) {
 			return d, nil
 		}
@@ -561,7 +807,8 @@ type puller struct {
 }
 
 // run downloads files with opts.Parallel workers, largest first. The first
-// failure stops the others.
+// failure stops the others; a cancelled ctx is a failure even when it
+// came before any file started.
 func (p *puller) run(ctx context.Context, files []File) error {
 	order := append([]File(nil), files...)
 	sort.SliceStable(order, func(i, j int) bool { return order[i].Size > order[j].Size })
@@ -602,5 +849,9 @@ func (p *puller) run(ctx context.Context, files []File) error {
 	}
 	close(jobs)
 	wg.Wait()
+	if firstErr == nil {
+		// Files skipped because the caller cancelled are not downloaded.
+		firstErr = ctx.Err()
+	}
 	return firstErr
 }

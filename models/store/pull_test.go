@@ -365,26 +365,6 @@ func TestPullHostileManifest(t *testing.T) {
 	}
 }
 
-// TestPullSymlinkInStaging: a symlink planted in the staging folder cannot
-// redirect a download outside it.
-func TestPullSymlinkInStaging(t *testing.T) {
-	s := newModelServer(t)
-	root := t.TempDir()
-	outside := t.TempDir()
-	staging := filepath.Join(root, "models", "tiny"+StagingSuffix)
-	os.MkdirAll(staging, 0o755)
-	if err := os.Symlink(outside, filepath.Join(staging, "unet")); err != nil {
-		t.Skip(err)
-	}
-	_, err := Pull(context.Background(), &bytes.Buffer{}, "tiny", testOptions(root, s.catalog(t, false)))
-	if err == nil || !strings.Contains(err.Error(), "goes through the symlink") {
-		t.Fatalf("error = %v", err)
-	}
-	if entries, _ := os.ReadDir(outside); len(entries) != 0 {
-		t.Errorf("wrote outside the staging folder: %v", entries)
-	}
-}
-
 // TestPullCancel: cancelling a pull leaves only the staging folder, which
 // the next pull resumes.
 func TestPullCancel(t *testing.T) {
@@ -397,6 +377,14 @@ func TestPullCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
 		<-s.started
+		// Cancel once kiln has written some of the data it was sent (a
+		// pull cancelled before any data arrived keeps nothing).
+		part := filepath.Join(dest+StagingSuffix, "unet", "model.onnx_data"+partSuffix)
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+			if st, err := os.Stat(part); err == nil && st.Size() > 0 {
+				break
+			}
+		}
 		cancel()
 	}()
 	_, err := Pull(ctx, &bytes.Buffer{}, "tiny", testOptions(root, s.catalog(t, false)))
