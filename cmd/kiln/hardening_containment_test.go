@@ -114,7 +114,7 @@ func TestContainment(t *testing.T) {
 			want: `output folder: path "out" goes through the symlink $P/out, which points to $O, outside $P; remove the symlink or make it point inside $P`},
 		{name: "output subfolder symlink out", man: img("b/c", "art/a.png"),
 			setup: func(t *testing.T, p, o string) { symlink(t, p, "out/b", o) }, code: 1,
-			want: `build failed: stage b/c:source failed: m.kiln.yaml:3:5: publish output image.png: path "b/c.png" goes through the symlink $P/out/b, which points to $O, outside $P/out; remove the symlink or make it point inside $P/out`},
+			want: `build failed: stage b/c:source failed: m.kiln.yaml:3:5: publish output image.png: $P/out/b is a symlink (to $O); kiln does not follow symlinks when it writes or deletes, so it will not publish b/c.png; remove the link and run kiln again`},
 		{name: "cache folder symlink out", man: img("a", "art/a.png"),
 			setup: func(t *testing.T, p, o string) { symlink(t, p, ".kiln", o) }, code: 1,
 			want: `cache folder: path ".kiln/cache" goes through the symlink $P/.kiln, which points to $O, outside $P; remove the symlink or make it point inside $P`},
@@ -164,23 +164,34 @@ func TestContainment(t *testing.T) {
 	}
 }
 
-// TestOutputStaysOutOfSymlinkedFolders checks that a symlink inside the
-// output folder pointing inside the project is followed (it is safe), so
-// the checks above do not refuse legitimate layouts.
-func TestSymlinkInsideProjectIsFine(t *testing.T) {
+// TestSymlinkInsideProject checks that a symlink inside the project is
+// followed for reading (a source folder linked to another one is a
+// legitimate layout) but never for writing: an output folder that is a
+// link, even to a folder inside the project, is refused, as a link could
+// point outputs at sources.
+func TestSymlinkInsideProject(t *testing.T) {
 	t.Parallel()
 	p := t.TempDir()
 	writeFiles(t, p, map[string]string{"kiln.yaml": imageConfig, "m.kiln.yaml": "version: 1\nassets:\n  - {id: a, kind: image, image: {source: link/a.png}}\n",
 		"art/a.png": pngBytes(1)})
 	symlink(t, p, "link", "art")
+	if r := kiln(t, p, "build", "-q"); r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(p, "out", "a.png")); err != nil {
+		t.Fatal(err)
+	}
+	os.RemoveAll(filepath.Join(p, "out"))
 	if err := os.MkdirAll(filepath.Join(p, "real-out"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	symlink(t, p, "out", "real-out")
-	if r := kiln(t, p, "build", "-q"); r.code != 0 {
-		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	r := kiln(t, p, "build", "-q")
+	want := "kiln: " + filepath.Join(p, "out") + " is a symlink (to real-out); kiln does not follow symlinks when it writes or deletes, so it will not write outputs there; remove the link and run kiln again"
+	if r.code != 1 || strings.TrimSpace(r.stderr) != want {
+		t.Fatalf("exit %d, stderr:\n%s\nwant:\n%s", r.code, r.stderr, want)
 	}
-	if _, err := os.Stat(filepath.Join(p, "real-out", "a.png")); err != nil {
-		t.Fatal(err)
+	if entries, _ := os.ReadDir(filepath.Join(p, "real-out")); len(entries) != 0 {
+		t.Errorf("wrote through the output link: %v", entries)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kiln-dev/kiln/internal/atomicfile"
+	"github.com/kiln-dev/kiln/internal/safepath"
 	"github.com/kiln-dev/kiln/manifests"
 	"github.com/kiln-dev/kiln/models"
 )
@@ -37,16 +38,24 @@ overwritten.`,
 				names = append(names, name)
 			}
 			sort.Strings(names)
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return withCode(exitFailed, fmt.Errorf("create project folder: %w", err))
+			}
 			for _, name := range names {
-				path := filepath.Join(dir, filepath.FromSlash(name))
-				if _, err := os.Stat(path); err == nil {
+				// The folder named is trusted; nothing below it is
+				// written through a symlink.
+				path, err := safepath.JoinNoLinks(dir, name, "write "+name)
+				if err != nil {
+					return withCode(exitFailed, err)
+				}
+				if _, err := os.Lstat(path); err == nil {
 					fmt.Fprintf(a.stderr, "kiln: keeping existing %s\n", path)
 					continue
 				} else if !errors.Is(err, fs.ErrNotExist) {
 					return withCode(exitFailed, err)
 				}
-				if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-					return withCode(exitFailed, fmt.Errorf("create folder for %s: %w", path, err))
+				if err := safepath.MkdirAll(dir, filepath.Dir(path), "write "+name); err != nil {
+					return withCode(exitFailed, err)
 				}
 				if err := atomicfile.WriteFile(path, files[name], 0o644); err != nil {
 					return withCode(exitFailed, err)

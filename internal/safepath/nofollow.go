@@ -75,7 +75,7 @@ func walkDirs(base, dir, op string, create bool) (string, error) {
 	base, dir = filepath.Clean(base), filepath.Clean(dir)
 	rel, err := filepath.Rel(base, dir)
 	if err != nil || !Within(base, dir) {
-		return "", fmt.Errorf("%s: %s is not inside %s", op, dir, base)
+		return "", fmt.Errorf("%s is not inside %s, so kiln will not %s there", dir, base, op)
 	}
 	if rel == "." {
 		return dir, nil
@@ -86,23 +86,23 @@ func walkDirs(base, dir, op string, create bool) (string, error) {
 		fi, err := os.Lstat(cur)
 		if err != nil {
 			if !errors.Is(err, fs.ErrNotExist) {
-				return "", fmt.Errorf("%s: check %s: %w", op, cur, err)
+				return "", fmt.Errorf("check %s (to %s): %w", cur, op, err)
 			}
 			if !create {
 				return dir, nil
 			}
 			if err := os.Mkdir(cur, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
-				return "", fmt.Errorf("%s: create folder %s: %w", op, cur, err)
+				return "", fmt.Errorf("create folder %s (to %s): %w", cur, op, err)
 			}
 			if fi, err = os.Lstat(cur); err != nil {
-				return "", fmt.Errorf("%s: check %s: %w", op, cur, err)
+				return "", fmt.Errorf("check %s (to %s): %w", cur, op, err)
 			}
 		}
 		switch {
 		case fi.Mode()&fs.ModeSymlink != 0:
 			return "", linkError(cur, op)
 		case !fi.IsDir():
-			return "", fmt.Errorf("%s: %s is a file where a folder should be; move it away or choose another folder", op, cur)
+			return "", fmt.Errorf("%s is a file where a folder should be, so kiln cannot %s; move the file away or choose another folder", cur, op)
 		}
 	}
 	return dir, nil
@@ -137,16 +137,16 @@ func OpenFile(path string, flag int, perm fs.FileMode, op string) (*os.File, err
 				return nil, linkError(path, op)
 			}
 		}
-		return nil, fmt.Errorf("%s: open %s: %w", op, path, err)
+		return nil, fmt.Errorf("open %s (to %s): %w", path, op, err)
 	}
 	fi, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return nil, fmt.Errorf("%s: %s: %w", op, path, err)
+		return nil, fmt.Errorf("check %s (to %s): %w", path, op, err)
 	}
 	if !fi.Mode().IsRegular() {
 		f.Close()
-		return nil, fmt.Errorf("%s: %s is not a regular file (%s); remove it and run kiln again", op, path, fi.Mode().Type())
+		return nil, fmt.Errorf("%s is not a regular file (%s), so kiln will not %s; remove it and run kiln again", path, fi.Mode().Type(), op)
 	}
 	if nonBlock != 0 {
 		clearNonBlock(f)
@@ -171,7 +171,7 @@ func RemoveFile(path, op string) error {
 		return linkError(path, op)
 	}
 	if fi.IsDir() {
-		return fmt.Errorf("%s: %s is a folder, not a file kiln wrote; remove it by hand if you want it gone", op, path)
+		return fmt.Errorf("%s is a folder, not a file kiln wrote, so kiln will not %s; remove it by hand if you want it gone", path, op)
 	}
 	return os.Remove(path)
 }
