@@ -6,10 +6,25 @@
 //
 // A project is a folder with kiln.yaml (output and cache folders, manifest
 // globs, named models, ONNX Runtime settings, defaults, limits) and any
-// number of manifests, by default every **/*.kiln.yaml outside the output
-// and cache folders and dot-folders. Load reads them all and returns every
-// problem of every file at once (an ErrorList, one "file:line:col: field:
-// message (hint)" per line), or a Project.
+// number of manifests, by default every **/*.kiln.yaml outside dot-folders.
+// Load reads them all and returns every problem of every file at once (an
+// ErrorList, one "file:line:col: field: message (hint)" per line), or a
+// Project, whose Warnings list the matched files it skipped (symlinks and
+// special files).
+//
+// # Containment
+//
+// Load reads kiln.yaml and the manifests through an os.Root: a symlink
+// that leads out of the project is an error naming the link and its
+// target, and the target is not read. kiln writes into the output folder
+// and kiln clean --cache empties the cache folder, so each must be a
+// folder inside the project that is not the project itself, not in or
+// above a .git, .hg or .svn folder, and apart from the other, from every
+// manifest and from every file or model folder the project reads
+// (neither holding nor inside any of them); paths are compared as
+// written, cleaned. runtime.library names a native library kiln loads, so
+// kiln.yaml may only name one outside the project; a library inside it
+// is chosen with --ort-lib or KILN_ORT_LIB.
 //
 // # Manifest layout (schema version 1)
 //

@@ -300,7 +300,6 @@ func errCases() []errCase {
 			"limits: {max_steps: 0, max_manifest_bytes: 10}\n" +
 			"watch: {debounce: soon}\nwatch2: 1\n"}, []string{
 			"kiln.yaml:2:9: output: path \"../out\" leaves the project with \"..\" (paths are relative to the project root and stay inside it)",
-			"kiln.yaml:3:8: cache: cache \"out/cache\" and output \"out\" overlap (kiln clean empties the output; keep the cache in a separate folder)",
 			"kiln.yaml:4:13: manifests[0]: glob \"assets/**/x**.yaml\" uses \"**\" inside a name (\"**\" must be a whole path segment, e.g. \"art/**/*.png\")",
 			"kiln.yaml:6:3: models.bad name: model name \"bad name\" is not valid (use letters, digits, \"_\", \".\" and \"-\", e.g. sd15)",
 			"kiln.yaml:7:8: models.abs: path \"/opt/models/sd\" is absolute (use a path relative to the project root, e.g. models/sd15; kiln reads models from inside the project)",
@@ -315,10 +314,10 @@ func errCases() []errCase {
 			"kiln.yaml:13:1: watch2: unknown field \"watch2\" (did you mean \"watch\"?)",
 		}},
 		{"output is root", map[string]string{ConfigFile: "version: 1\noutput: .\n"}, []string{
-			"kiln.yaml:2:9: output: output must be a folder inside the project, not the project itself (use a sub-folder, e.g. out)",
+			"kiln.yaml:2:9: output: output \".\" is the project folder itself (kiln writes and deletes files in its output folder; use a sub-folder, e.g. output: out)",
 		}},
 		{"output and cache overlap", map[string]string{ConfigFile: "version: 1\noutput: build\ncache: build/cache\n"}, []string{
-			"kiln.yaml:3:8: cache: cache \"build/cache\" and output \"build\" overlap (kiln clean empties the output; keep the cache in a separate folder)",
+			"kiln.yaml:3:8: cache: cache \"build/cache\" lies inside output \"build\" (kiln clean deletes kiln's outputs and kiln clean --cache deletes everything in the cache folder, so neither may hold the other; give each its own folder, e.g. output: out and cache: .kiln/cache)",
 		}},
 		{"no model configured for several", map[string]string{
 			ConfigFile:    "version: 1\nmodels: {a: models/a, b: models/b}\n",

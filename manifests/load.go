@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -29,10 +30,14 @@ type fileDecl struct {
 }
 
 // Load reads the project at root: kiln.yaml, then every manifest its
-// globs find (skipping the output and cache folders and dot-folders). It
-// returns every problem of every file at once, as an ErrorList sorted by
-// file and position, and a nil Project; when root has no kiln.yaml the
-// error wraps ErrNoConfig.
+// globs find (skipping dot-folders, and refusing manifests inside the
+// output and cache folders). It returns every problem of every file at
+// once, as an ErrorList sorted by file and position, and a nil Project;
+// when root has no kiln.yaml the error wraps ErrNoConfig.
+//
+// Files are read through an os.Root, so kiln.yaml and the manifests
+// cannot lead out of the project: a symlink that points outside it is an
+// error naming the link and its target, and its target is never read.
 func Load(root string) (*Project, error) {
 	abs, err := filepath.Abs(root)
 	if err != nil {
@@ -45,7 +50,18 @@ func Load(root string) (*Project, error) {
 	if !st.IsDir() {
 		return nil, fmt.Errorf("load project: %s is not a folder (pass the folder that holds %s)", abs, ConfigFile)
 	}
-	p, err := LoadFS(os.DirFS(abs))
+	r, err := os.OpenRoot(abs)
+	if err != nil {
+		return nil, fmt.Errorf("load project: %w", err)
+	}
+	defer r.Close()
+	// Every open, stat and read goes through the os.Root. Listings come
+	// from an os.DirFS of the same folder: an os.Root stats every entry it
+	// lists, several times slower on large output folders, while a
+	// listing only gives names and types, and fs.WalkDir follows no
+	// symlink. A folder swapped for a link during the walk can make names
+	// from elsewhere show up, but the os.Root refuses to open them.
+	p, err := loadFS(r.FS(), os.DirFS(abs), abs)
 	if err != nil {
 		if errors.Is(err, ErrNoConfig) {
 			return nil, fmt.Errorf("%w in %s (run \"kiln init\" to create a project there, or pass the folder that holds %s)", ErrNoConfig, abs, ConfigFile)
@@ -56,9 +72,19 @@ func Load(root string) (*Project, error) {
 	return p, nil
 }
 
-// LoadFS is Load on a file system whose root is the project folder (an
-// os.DirFS, or an fstest.MapFS in tests). Project.Root is left empty.
+// LoadFS is Load on a file system whose root is the project folder (the
+// FS of an os.Root, or an fstest.MapFS in tests). Project.Root is left
+// empty. Symlinks are checked by their spelling where fsys can read them
+// (fs.ReadLinkFS); that a link's target stays inside the project is up to
+// fsys, as os.Root ensures. Without the project's place on disk, an
+// absolute runtime.library is not checked against it.
 func LoadFS(fsys fs.FS) (*Project, error) {
+	return loadFS(fsys, fsys, "")
+}
+
+// loadFS is LoadFS for the project at root ("" when unknown), listing
+// folders with list and reading files with fsys.
+func loadFS(fsys, list fs.FS, root string) (*Project, error) {
 	sp := newSpecs()
 	var errs ErrorList
 	lim := DefaultLimits()
@@ -76,11 +102,15 @@ func LoadFS(fsys fs.FS) (*Project, error) {
 		errs.Sort()
 		return nil, errs
 	}
+	if e := checkLibrary(cfg, root); e != nil {
+		errs = append(errs, e)
+	}
 
-	files, ferrs := findManifests(fsys, cfg)
-	errs = append(errs, ferrs...)
+	w := findManifests(fsys, list, cfg)
+	errs = append(errs, w.errs...)
+	files := w.files
 	proj := &Project{Config: cfg, Files: files}
-	r := &resolver{specs: sp, cfg: cfg, proj: proj, entries: map[any]string{}, atlasObj: map[*Atlas]*object{}}
+	r := &resolver{specs: sp, cfg: cfg, proj: proj, entries: map[any]string{}, atlasObj: map[*Atlas]*object{}, exemplarPos: map[*Asset][]Pos{}}
 	// Files parse independently, so they parse in parallel; results are
 	// kept by index so everything after this stays in file order.
 	type result struct {
@@ -135,10 +165,13 @@ func LoadFS(fsys fs.FS) (*Project, error) {
 	}
 	r.crossCheck()
 	errs = append(errs, r.errs...)
+	errs = append(errs, r.folderErrors(w)...)
 	if len(errs) > 0 {
 		errs.Sort()
 		return nil, errs
 	}
+	proj.Warnings = w.skipped
+	proj.Warnings.Sort()
 	return proj, nil
 }
 
@@ -149,7 +182,11 @@ type readError struct {
 }
 
 // readLimited reads a project file, refusing it before reading when it is
-// larger than max bytes (and while reading, should it grow).
+// larger than max bytes (and while reading, should it grow), when it is
+// not a regular file (a named pipe would block the read), and when it is
+// a symlink whose target is absolute or climbs out of the project by its
+// spelling. A link's target is never read then, so nothing of a file
+// outside the project reaches a message.
 func readLimited(fsys fs.FS, name string, max int64) ([]byte, *readError) {
 	tooBig := func(n string) *readError {
 		if name == ConfigFile {
@@ -159,17 +196,53 @@ func readLimited(fsys fs.FS, name string, max int64) ([]byte, *readError) {
 		return &readError{Error: &Error{Pos: Pos{File: name}, Msg: fmt.Sprintf("file is %s bytes, more than limits.max_manifest_bytes (%d)", n, max),
 			Hint: "split it into several manifests, or raise limits.max_manifest_bytes in kiln.yaml"}}
 	}
+	// A symlink: say so, naming its target, whatever goes wrong with it.
+	link := ""
+	if li, err := fs.Lstat(fsys, name); err == nil && li.Mode()&fs.ModeSymlink != 0 {
+		target, err := fs.ReadLink(fsys, name)
+		if err != nil {
+			return nil, &readError{Error: &Error{Pos: Pos{File: name}, Msg: fmt.Sprintf("is a symlink that cannot be read: %v", unwrapPath(err)), Hint: linkHint}}
+		}
+		link = filepath.ToSlash(target)
+		if linkLeaves(name, target) {
+			return nil, &readError{Error: &Error{Pos: Pos{File: name}, Msg: fmt.Sprintf("is a symlink to %s, outside the project; kiln reads project files only from inside the project", strconv.Quote(link)), Hint: linkHint}}
+		}
+	}
+	linkFailed := func(err error) *readError {
+		if errors.Is(err, fs.ErrNotExist) {
+			return &readError{Error: &Error{Pos: Pos{File: name}, Msg: fmt.Sprintf("is a symlink to %s, which does not exist", strconv.Quote(link)), Hint: linkHint}}
+		}
+		// os.Root refuses a chain of links that ends outside the project.
+		return &readError{Error: &Error{Pos: Pos{File: name}, Msg: fmt.Sprintf("is a symlink to %s, which kiln cannot follow: %v", strconv.Quote(link), unwrapPath(err)), Hint: linkHint}}
+	}
+	st, err := fs.Stat(fsys, name)
+	if err != nil {
+		if link != "" {
+			return nil, linkFailed(err)
+		}
+		return nil, &readError{Error: &Error{Pos: Pos{File: name}, Msg: fmt.Sprintf("cannot open: %v", unwrapPath(err))}, err: err}
+	}
+	switch {
+	case st.IsDir():
+		return nil, &readError{Error: &Error{Pos: Pos{File: name}, Msg: "is a folder, not a file"}}
+	case !st.Mode().IsRegular():
+		return nil, &readError{Error: &Error{Pos: Pos{File: name}, Msg: fmt.Sprintf("is %s, not a regular file", describeMode(st.Mode())), Hint: "replace it with a regular file"}}
+	case st.Size() > max:
+		return nil, tooBig(fmt.Sprint(st.Size()))
+	}
 	f, err := fsys.Open(name)
 	if err != nil {
+		if link != "" {
+			return nil, linkFailed(err)
+		}
 		return nil, &readError{Error: &Error{Pos: Pos{File: name}, Msg: fmt.Sprintf("cannot open: %v", unwrapPath(err))}, err: err}
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
+	if st, err = f.Stat(); err != nil {
 		return nil, &readError{Error: &Error{Pos: Pos{File: name}, Msg: fmt.Sprintf("cannot read: %v", unwrapPath(err))}, err: err}
 	}
-	if st.IsDir() {
-		return nil, &readError{Error: &Error{Pos: Pos{File: name}, Msg: "is a folder, not a file"}}
+	if !st.Mode().IsRegular() {
+		return nil, &readError{Error: &Error{Pos: Pos{File: name}, Msg: fmt.Sprintf("is %s, not a regular file", describeMode(st.Mode())), Hint: "replace it with a regular file"}}
 	}
 	if st.Size() > max {
 		return nil, tooBig(fmt.Sprint(st.Size()))
@@ -182,6 +255,24 @@ func readLimited(fsys fs.FS, name string, max int64) ([]byte, *readError) {
 		return nil, tooBig("more than " + fmt.Sprint(max))
 	}
 	return data, nil
+}
+
+// linkHint is what to do about a project file that is a symlink kiln
+// will not follow.
+const linkHint = "put the file itself in the project instead of a link, or make the link point to a file inside the project by a relative path"
+
+// linkLeaves reports whether a symlink at name (slash-separated, relative
+// to the project root) with the given target leaves the project by its
+// spelling: an absolute target, or one whose ".." climb above the root.
+// Absolute targets count as leaving even when they name a place inside:
+// os.Root refuses them too.
+func linkLeaves(name, target string) bool {
+	t := filepath.ToSlash(target)
+	if filepath.IsAbs(target) || path.IsAbs(t) || hasDrive(t) || strings.HasPrefix(t, "//") {
+		return true
+	}
+	j := path.Join(path.Dir(name), t)
+	return j == ".." || strings.HasPrefix(j, "../")
 }
 
 // unwrapPath drops the path from a *fs.PathError; the Error's position
@@ -270,15 +361,15 @@ func parseConfig(sp *specs, data []byte) (cfg *Config, errs ErrorList, ok bool) 
 			cfg.Where["defaults"] = dd.pos
 		}
 	}
-	for _, c := range []struct {
-		name, val string
-	}{{"output", cfg.Output}, {"cache", cfg.Cache}} {
-		if c.val == "." {
-			d.add(cfg.at(c.name), c.name, fmt.Sprintf("%s must be a folder inside the project, not the project itself", c.name), "use a sub-folder, e.g. "+sp.config.field(c.name).spec.def.(string))
+	// A folder whose value was refused keeps its default in cfg; later
+	// checks skip it rather than report problems of a value nobody wrote.
+	for _, name := range []string{"output", "cache"} {
+		if _, ok := o.get(name); o.has(name) && !ok {
+			if cfg.badFields == nil {
+				cfg.badFields = map[string]bool{}
+			}
+			cfg.badFields[name] = true
 		}
-	}
-	if cfg.Output != "." && cfg.Cache != "." && (within(cfg.Output, cfg.Cache) || within(cfg.Cache, cfg.Output)) {
-		d.add(cfg.at("cache"), "cache", fmt.Sprintf("cache %q and output %q overlap", cfg.Cache, cfg.Output), "kiln clean empties the output; keep the cache in a separate folder")
 	}
 	return cfg, d.errs, true
 }
@@ -333,46 +424,90 @@ func parseManifest(sp *specs, cfg *Config, name string, data []byte) (*fileDecl,
 	return fd, d.errs
 }
 
-// findManifests walks the project for files matching the config's globs,
-// skipping the output and cache folders and every dot-folder (.git,
-// .kiln, editor folders). Only regular files count; symlinks are not
-// followed.
-func findManifests(fsys fs.FS, cfg *Config) ([]string, ErrorList) {
-	var files []string
-	var errs ErrorList
-	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+// findManifests walks the project for files matching the config's globs.
+// It skips every dot-folder (.git, .kiln, editor folders) and dot-file,
+// notes every version-control folder it passes (at any depth), and sorts
+// what the globs match: regular files to read; files inside the output or
+// cache folder, which are not read (folderErrors refuses them); and
+// symlinks and special files, which are not read either (a warning each).
+// Symlinks are never followed. The walk lists folders with list and reads
+// link targets, for warnings, with fsys.
+func findManifests(fsys, list fs.FS, cfg *Config) *walked {
+	w := &walked{inside: map[string][]string{}}
+	globs := make([][]string, len(cfg.Manifests))
+	for i, g := range cfg.Manifests {
+		globs[i] = strings.Split(g, "/")
+	}
+	// matches is Config.matches for many names: the globs split once, and
+	// a glob's last segment tried on the file name first, so the files of
+	// a large output folder cost little.
+	matches := func(p, base string) bool {
+		for _, g := range globs {
+			if last := g[len(g)-1]; last != "**" {
+				if ok, _ := path.Match(last, base); !ok {
+					continue
+				}
+			}
+			if matchSegs(g, strings.Split(p, "/")) {
+				return true
+			}
+		}
+		return false
+	}
+	err := fs.WalkDir(list, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if p == "." {
 				return err
 			}
-			errs = append(errs, &Error{Pos: Pos{File: p}, Msg: fmt.Sprintf("cannot read: %v", unwrapPath(err)), Hint: "fix its permissions, or move it out of the project"})
+			w.errs = append(w.errs, &Error{Pos: Pos{File: p}, Msg: fmt.Sprintf("cannot read: %v", unwrapPath(err)), Hint: "fix its permissions, or move it out of the project"})
 			if d != nil && d.IsDir() {
 				return fs.SkipDir
 			}
 			return nil
 		}
-		if d.IsDir() {
-			if p != "." && (strings.HasPrefix(d.Name(), ".") || p == cfg.Output || p == cfg.Cache) {
+		if p == "." {
+			return nil
+		}
+		if isVCS(d.Name()) {
+			w.vcs = append(w.vcs, p)
+		}
+		if strings.HasPrefix(d.Name(), ".") {
+			if d.IsDir() {
 				return fs.SkipDir
 			}
 			return nil
 		}
-		if !d.Type().IsRegular() || p == ConfigFile || strings.HasPrefix(d.Name(), ".") {
+		if d.IsDir() || p == ConfigFile || !matches(p, d.Name()) {
 			return nil
 		}
-		for _, g := range cfg.Manifests {
-			if matchGlob(g, p) {
-				files = append(files, p)
-				break
-			}
+		switch {
+		case within(p, cfg.Output):
+			w.inside["output"] = append(w.inside["output"], p)
+		case within(p, cfg.Cache):
+			w.inside["cache"] = append(w.inside["cache"], p)
+		case d.Type().IsRegular():
+			w.files = append(w.files, p)
+		default:
+			w.skipped = append(w.skipped, skipWarning(fsys, p, d.Type()))
 		}
 		return nil
 	})
 	if err != nil {
-		errs = append(errs, &Error{Pos: Pos{File: "."}, Msg: fmt.Sprintf("cannot list the project: %v", err)})
+		w.errs = append(w.errs, &Error{Pos: Pos{File: "."}, Msg: fmt.Sprintf("cannot list the project: %v", err)})
 	}
-	sort.Strings(files)
-	return files, errs
+	sort.Strings(w.files)
+	return w
+}
+
+// matches reports whether a project-relative slash path matches one of
+// the manifest globs.
+func (c *Config) matches(name string) bool {
+	for _, g := range c.Manifests {
+		if matchGlob(g, name) {
+			return true
+		}
+	}
+	return false
 }
 
 // ManifestFile reports whether a project-relative, slash-separated path
@@ -388,10 +523,5 @@ func (c *Config) ManifestFile(name string) bool {
 			return false
 		}
 	}
-	for _, g := range c.Manifests {
-		if matchGlob(g, name) {
-			return true
-		}
-	}
-	return false
+	return c.matches(name)
 }

@@ -52,7 +52,6 @@ func TestLoadFromDisk(t *testing.T) {
 	writeFiles(t, dir, Starter())
 	writeFiles(t, dir, map[string][]byte{
 		"levels/cave.kiln.yaml":       []byte(m("assets:\n  - {id: cave/floor, kind: tileable, prompt: stone}\n")),
-		"out/stale.kiln.yaml":         []byte("junk: ["), // output folder: skipped
 		".kiln/cache/x.kiln.yaml":     []byte("junk: ["), // cache and dot-folder: skipped
 		".git/hooks/x.kiln.yaml":      []byte("junk: ["),
 		"levels/.draft.kiln.yaml":     []byte("junk: ["), // dot-file: skipped

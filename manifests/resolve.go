@@ -195,6 +195,9 @@ type resolver struct {
 	entries  map[any]string     // entry -> field path, e.g. "assets[3]"
 	atlasObj map[*Atlas]*object // an atlas's own fields, for include positions
 	refs     []refUse           // material texture references to check
+	// exemplarPos are the positions of each asset's exemplars, item by
+	// item, for messages about the files.
+	exemplarPos map[*Asset][]Pos
 }
 
 // refUse is one material slot reference awaiting the whole project.
@@ -298,6 +301,13 @@ func (r *resolver) asset(f *fileDecl, path string, o *object) *Asset {
 	a.From = b.str("from")
 	a.Pick = b.int("pick")
 	a.Exemplars = b.strs("exemplars")
+	if ev, ok := m.get("exemplars"); ok {
+		if items, ok := ev.v.([]*value); ok {
+			for _, it := range items {
+				r.exemplarPos[a] = append(r.exemplarPos[a], it.pos)
+			}
+		}
+	}
 	a.Tags = b.strs("tags")
 
 	if a.Prompt == "" && len(a.Exemplars) == 0 && !o.has("prompt") {

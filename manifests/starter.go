@@ -37,12 +37,14 @@ const starterConfig = `# yaml-language-server: $schema=./.kiln/config.schema.jso
 # are the built-in defaults unless a comment says otherwise.
 version: 1
 
-# Where built assets go, and where kiln keeps its cache.
+# Where built assets go, and where kiln keeps its cache: folders of their
+# own, holding no manifests, sources or models.
 output: out
 cache: .kiln/cache
 
 # Which files are manifests (globs relative to this folder; "**" spans
-# folders). The output and cache folders and dot-folders are skipped.
+# folders). Dot-folders are skipped; keep manifests out of the output and
+# cache folders.
 manifests: ["**/*.kiln.yaml"]
 
 # Named models. builtin:exemplar needs no download: it assembles pictures

@@ -430,15 +430,20 @@ func newSpecs() *specs {
 		),
 	).describe(`a model folder, "builtin:exemplar" or {path, kind}`).with(modelEntryPost)
 
-	globs := anyOf("Globs of manifest files, project-relative.",
+	globs := anyOf("Globs of manifest files, project-relative. Dot-folders and dot-files are skipped; symlinks and special files are "+
+		"skipped with a warning; a manifest inside the output or cache folder is an error.",
 		str("").with(globPost),
 		list("", str("").with(globPost)).nonempty(""),
 	).describe("a glob or a list of globs").dflt([]string{"**/*.kiln.yaml"})
 
 	s.config = obj("kiln.yaml: a kiln project's configuration (version 1).",
 		fld("version", integer("Configuration schema version.").x("const", 1)).req(`add "version: 1" at the top`),
-		fld("output", pathSpec("Output folder, project-relative.", pathInside, "out").dflt("out")),
-		fld("cache", pathSpec("Cache folder, project-relative.", pathInside, ".kiln/cache").dflt(".kiln/cache")),
+		fld("output", folderSpec("Output folder, project-relative: kiln writes its outputs there and kiln clean deletes them. "+
+			"Not the project folder itself, not in or above a .git, .hg or .svn folder, and apart from the cache, the manifests, "+
+			"the files assets read and the model folders (neither holding nor inside any of them).", "output", "out").dflt("out")),
+		fld("cache", folderSpec("Cache folder, project-relative: kiln clean --cache deletes everything in it. "+
+			"Not the project folder itself, not in or above a .git, .hg or .svn folder, and apart from the output, the manifests, "+
+			"the files assets read and the model folders (neither holding nor inside any of them).", "cache", ".kiln/cache").dflt(".kiln/cache")),
 		fld("manifests", globs),
 		fld("models", func() *spec {
 			m := mapOf("Named models.", modelEntry)
@@ -453,7 +458,7 @@ func newSpecs() *specs {
 			return m
 		}()),
 		fld("runtime", obj("ONNX Runtime settings.",
-			fld("library", str("Path of the ONNX Runtime shared library (default: search).").nonempty("")),
+			fld("library", librarySpec()),
 			fld("device", enum("Execution provider.", "cpu", "cuda", "tensorrt", "coreml", "directml", "openvino").dflt("cpu")),
 			fld("device_id", integer("Device index.").rng(0, 1024).dflt(0)),
 			fld("fallback", enum("cpu: run on the CPU when the device is unavailable; none: fail.", "cpu", "none").dflt("none")),

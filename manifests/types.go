@@ -442,7 +442,10 @@ func (m *Model) Ref() string {
 
 // Runtime is kiln.yaml's runtime: block (ONNX Runtime settings).
 type Runtime struct {
-	// Library is the ONNX Runtime shared library; "" means search.
+	// Library is the ONNX Runtime shared library; "" means search. Load
+	// refuses a path inside the project (relative paths are relative to
+	// the project root): a library inside the project is chosen with
+	// --ort-lib or KILN_ORT_LIB, outside the project's files.
 	Library string
 	// Device is cpu, cuda, tensorrt, coreml, directml or openvino.
 	Device   string
@@ -501,9 +504,13 @@ type Defaults struct {
 // Config is a project's kiln.yaml.
 type Config struct {
 	Version int
-	// Output is the output folder, project-relative ("out").
+	// Output is the output folder, project-relative ("out"), cleaned.
+	// Load refuses the project folder itself, a folder in or above a
+	// version-control folder, and one that holds or lies inside a
+	// manifest, a file an asset reads, a model folder or the cache.
 	Output string
-	// Cache is the cache folder, project-relative (".kiln/cache").
+	// Cache is the cache folder, project-relative (".kiln/cache"), under
+	// the same rules as Output.
 	Cache string
 	// Manifests are globs of manifest files ("**/*.kiln.yaml").
 	Manifests []string
@@ -519,6 +526,9 @@ type Config struct {
 	// refNames are the names under models:, including entries that failed
 	// to decode, so references to them are not reported twice.
 	refNames map[string]*Model
+	// badFields are the folder fields (output, cache) whose value was
+	// refused, so checks that would use their default skip them.
+	badFields map[string]bool
 }
 
 // Model returns the model a manifest's model: field names: a configured
@@ -554,6 +564,12 @@ type Project struct {
 	Assets    []*Asset
 	Atlases   []*Atlas
 	Materials []*Material
+	// Warnings are problems that did not stop the load, sorted like an
+	// ErrorList and formatted the same way ("file: message (hint)"):
+	// files the manifest globs match that kiln skipped because they are
+	// symlinks or not regular files. A build can go on, but what was
+	// skipped is missing from it, so kiln build --check fails on any.
+	Warnings ErrorList
 
 	assets    map[string]*Asset
 	atlases   map[string]*Atlas
