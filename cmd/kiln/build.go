@@ -14,6 +14,7 @@ import (
 
 	"github.com/kiln-dev/kiln/internal/project"
 	"github.com/kiln-dev/kiln/internal/spelling"
+	"github.com/kiln-dev/kiln/manifests"
 	"github.com/kiln-dev/kiln/models"
 	"github.com/kiln-dev/kiln/pipeline"
 )
@@ -105,7 +106,19 @@ func (a *app) openProject(dir string, ro project.RuntimeOverrides, keepGoing boo
 	if err != nil {
 		return nil, withCode(exitUsage, err)
 	}
+	a.printWarnings(p.Manifests.Warnings)
 	return p, nil
+}
+
+// printWarnings shows the problems that did not stop the load (manifests
+// kiln skipped), one line each, unless --quiet.
+func (a *app) printWarnings(ws manifests.ErrorList) {
+	if a.quiet {
+		return
+	}
+	for _, w := range ws {
+		fmt.Fprintln(a.stderr, "kiln: warning:", w.Error())
+	}
 }
 
 func (a *app) build(cmd *cobra.Command, dir string, f buildFlags) error {
@@ -140,6 +153,10 @@ func (a *app) build(cmd *cobra.Command, dir string, f buildFlags) error {
 		a.writeJSON(report)
 	} else if f.json {
 		a.writeJSON(jsonErrorReport("build", err))
+	}
+	if n := len(p.Manifests.Warnings); f.check && n > 0 && (err == nil || errors.Is(err, pipeline.ErrStale)) {
+		// A gate must not pass over input kiln skipped.
+		return withCode(exitUsage, fmt.Errorf("%d manifest warnings (see above); --check treats them as errors", n))
 	}
 	return buildExit(err)
 }

@@ -89,6 +89,7 @@ func (a *app) watch(ctx context.Context, dir, serve string, allowRemote, keepGoi
 	var proj *manifests.Project
 	var rep *pipeline.Report
 	var state preview.State
+	var lastWarnings string // printed again only when they change
 	build := func(ctx context.Context, req watch.Request) watch.Result {
 		p, err := project.Open(root, project.Options{Log: log, Runtime: ro, Models: models, Version: version, KeepGoing: keepGoing})
 		if err != nil {
@@ -99,6 +100,10 @@ func (a *app) watch(ctx context.Context, dir, serve string, allowRemote, keepGoi
 		}
 		if models == nil {
 			models = p.Models
+		}
+		if w := p.Manifests.Warnings.Error(); w != lastWarnings {
+			lastWarnings = w
+			a.printWarnings(p.Manifests.Warnings)
 		}
 		opts := p.BuildOptions()
 		opts.KeepGoing = keepGoing
