@@ -17,7 +17,7 @@
 // Load reads kiln.yaml and the manifests through an os.Root: a symlink
 // that leads out of the project is an error naming the link and its
 // target, and the target is not read. kiln writes into the output folder
-// and kiln clean --cache empties the cache folder, so each must be a
+// and kiln clean --cache deletes what kiln keeps in the cache folder, so each must be a
 // folder inside the project that is not the project itself, not in or
 // above a .git, .hg or .svn folder, and apart from the other, from every
 // manifest and from every file or model folder the project reads

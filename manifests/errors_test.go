@@ -317,7 +317,7 @@ func errCases() []errCase {
 			"kiln.yaml:2:9: output: output \".\" is the project folder itself (kiln writes and deletes files in its output folder; use a sub-folder, e.g. output: out)",
 		}},
 		{"output and cache overlap", map[string]string{ConfigFile: "version: 1\noutput: build\ncache: build/cache\n"}, []string{
-			"kiln.yaml:3:8: cache: cache \"build/cache\" lies inside output \"build\" (kiln clean deletes kiln's outputs and kiln clean --cache deletes everything in the cache folder, so neither may hold the other; give each its own folder, e.g. output: out and cache: .kiln/cache)",
+			"kiln.yaml:3:8: cache: cache \"build/cache\" lies inside output \"build\" (kiln clean deletes kiln's outputs and kiln writes into the cache folder and kiln clean --cache deletes what it keeps there, so neither may hold the other; give each its own folder, e.g. output: out and cache: .kiln/cache)",
 		}},
 		{"no model configured for several", map[string]string{
 			ConfigFile:    "version: 1\nmodels: {a: models/a, b: models/b}\n",

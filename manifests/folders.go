@@ -43,7 +43,7 @@ func roles() []folderRole {
 	return []folderRole{
 		{name: "output", why: "kiln writes its outputs there and kiln clean deletes them", harm: "overwrite or delete",
 			suggest: []string{"out", "build/out", "kiln-out"}},
-		{name: "cache", why: "kiln clean --cache deletes everything in the cache folder", harm: "delete",
+		{name: "cache", why: "kiln writes into the cache folder and kiln clean --cache deletes what it keeps there", harm: "delete",
 			suggest: []string{".kiln/cache", ".cache/kiln", "kiln-cache"}},
 	}
 }
@@ -58,7 +58,7 @@ func folderSpec(doc, name, example string) *spec {
 		if raw != "" && !strings.HasPrefix(raw, "/") && !hasDrive(raw) && !strings.ContainsAny(raw, `\:`) && path.Clean(raw) == "." {
 			why := "kiln writes and deletes files in its output folder"
 			if name == "cache" {
-				why = "kiln clean --cache deletes everything in the cache folder"
+				why = "kiln writes into the cache folder and kiln clean --cache deletes what it keeps there"
 			}
 			d.add(v.pos, p, fmt.Sprintf("%s %s is the project folder itself", name, quote(raw)), fmt.Sprintf("%s; use a sub-folder, e.g. %s: %s", why, name, example))
 			return nil, false
@@ -376,7 +376,7 @@ func (r *resolver) folderErrors(w *walked) ErrorList {
 
 	if !cfg.badFields["output"] && !cfg.badFields["cache"] {
 		out, cache := cfg.Output, cfg.Cache
-		const hint = "kiln clean deletes kiln's outputs and kiln clean --cache deletes everything in the cache folder, so neither may hold the other; give each its own folder, e.g. output: out and cache: .kiln/cache"
+		const hint = "kiln clean deletes kiln's outputs and kiln writes into the cache folder and kiln clean --cache deletes what it keeps there, so neither may hold the other; give each its own folder, e.g. output: out and cache: .kiln/cache"
 		switch relation(out, cache) {
 		case "is":
 			errs = append(errs, &Error{Pos: cfg.at("cache"), Field: "cache", Msg: fmt.Sprintf("cache %s is also the output folder", quote(cache)), Hint: hint})

@@ -28,8 +28,8 @@ func img(sources ...string) string {
 func TestFolderRules(t *testing.T) {
 	const (
 		outHint   = "kiln writes its outputs there and kiln clean deletes them"
-		cacheHint = "kiln clean --cache deletes everything in the cache folder"
-		bothHint  = "kiln clean deletes kiln's outputs and kiln clean --cache deletes everything in the cache folder, so neither may hold the other; give each its own folder, e.g. output: out and cache: .kiln/cache"
+		cacheHint = "kiln writes into the cache folder and kiln clean --cache deletes what it keeps there"
+		bothHint  = "kiln clean deletes kiln's outputs and kiln writes into the cache folder and kiln clean --cache deletes what it keeps there, so neither may hold the other; give each its own folder, e.g. output: out and cache: .kiln/cache"
 	)
 	tests := []struct {
 		name  string
@@ -43,7 +43,7 @@ func TestFolderRules(t *testing.T) {
 			`kiln.yaml:2:9: output: output "out/.." is the project folder itself (kiln writes and deletes files in its output folder; use a sub-folder, e.g. output: out)`,
 		}},
 		{"cache is ./.", map[string]string{ConfigFile: "version: 1\ncache: ./.\n"}, []string{
-			`kiln.yaml:2:8: cache: cache "./." is the project folder itself (kiln clean --cache deletes everything in the cache folder; use a sub-folder, e.g. cache: .kiln/cache)`,
+			`kiln.yaml:2:8: cache: cache "./." is the project folder itself (kiln writes into the cache folder and kiln clean --cache deletes what it keeps there; use a sub-folder, e.g. cache: .kiln/cache)`,
 		}},
 		{"cache is .git", map[string]string{ConfigFile: "version: 1\ncache: .git\n"}, []string{
 			`kiln.yaml:2:8: cache: cache ".git" is the version-control folder .git (` + cacheHint + `, which must never happen to version-control data; choose a folder outside .git, .hg and .svn, e.g. cache: .kiln/cache)`,

@@ -441,7 +441,7 @@ func newSpecs() *specs {
 		fld("output", folderSpec("Output folder, project-relative: kiln writes its outputs there and kiln clean deletes them. "+
 			"Not the project folder itself, not in or above a .git, .hg or .svn folder, and apart from the cache, the manifests, "+
 			"the files assets read and the model folders (neither holding nor inside any of them).", "output", "out").dflt("out")),
-		fld("cache", folderSpec("Cache folder, project-relative: kiln clean --cache deletes everything in it. "+
+		fld("cache", folderSpec("Cache folder, project-relative: kiln writes into it and kiln clean --cache deletes what kiln keeps there. "+
 			"Not the project folder itself, not in or above a .git, .hg or .svn folder, and apart from the output, the manifests, "+
 			"the files assets read and the model folders (neither holding nor inside any of them).", "cache", ".kiln/cache").dflt(".kiln/cache")),
 		fld("manifests", globs),

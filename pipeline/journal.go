@@ -63,7 +63,7 @@ func parseJournal(data []byte) map[string]digest {
 // records that must be verified by hash (their stat is unknown), and
 // reports whether there were any.
 func mergeJournal(cacheDir string, st *buildState) bool {
-	data, err := os.ReadFile(filepath.Join(cacheDir, journalName))
+	data, err := readNoFollow(filepath.Join(cacheDir, journalName))
 	if err != nil || len(data) == 0 {
 		return false
 	}

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kiln-dev/kiln/internal/atomicfile"
+	"github.com/kiln-dev/kiln/internal/safepath"
 )
 
 // stateFile is the build state's name inside the cache folder (see
@@ -146,7 +148,7 @@ func newState() *buildState {
 // foreign one gives an empty state (with a warning when it existed).
 func loadState(cacheDir string, log *slog.Logger) *buildState {
 	p := filepath.Join(cacheDir, stateFile)
-	data, err := os.ReadFile(p)
+	data, err := readNoFollow(p)
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
 			log.Warn("cannot read build state; files will be re-hashed", "path", p, "err", err)
@@ -159,6 +161,18 @@ func loadState(cacheDir string, log *slog.Logger) *buildState {
 		return newState()
 	}
 	return st
+}
+
+// readNoFollow reads a file of kiln's own in the cache folder, refusing a
+// symlink (kiln never makes one there) so a planted link cannot make kiln
+// read, and report on, a file elsewhere.
+func readNoFollow(p string) ([]byte, error) {
+	f, err := safepath.OpenFile(p, os.O_RDONLY, 0, "read it")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(f)
 }
 
 // save writes the state file atomically (and durably).

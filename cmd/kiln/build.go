@@ -111,11 +111,9 @@ func (a *app) openProject(dir string, ro project.RuntimeOverrides, keepGoing boo
 }
 
 // printWarnings shows the problems that did not stop the load (manifests
-// kiln skipped), one line each, unless --quiet.
+// kiln skipped), one line each, even with --quiet: input that silently
+// drops out of a build is worth a line.
 func (a *app) printWarnings(ws manifests.ErrorList) {
-	if a.quiet {
-		return
-	}
 	for _, w := range ws {
 		fmt.Fprintln(a.stderr, "kiln: warning:", w.Error())
 	}
