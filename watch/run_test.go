@@ -211,10 +211,22 @@ func TestRunBrokenInput(t *testing.T) {
 	}
 	var dones []Result
 	var mu sync.Mutex
+	finished := make(chan struct{}, 10)
 	out := &syncBuffer{}
 	runLoop(t, Options{Root: root, Ignore: []string{"out", ".kiln/cache"}, Debounce: testDebounce, Build: b.build, Out: out,
-		OnDone: func(_ Request, r Result) { mu.Lock(); dones = append(dones, r); mu.Unlock() }})
-	b.next(t)
+		OnDone: func(_ Request, r Result) { mu.Lock(); dones = append(dones, r); mu.Unlock(); finished <- struct{}{} }})
+	// A build reads the manifest after it has started: wait for it to
+	// finish before the next save, or it may read that save instead.
+	next := func() {
+		t.Helper()
+		b.next(t)
+		select {
+		case <-finished:
+		case <-time.After(waitFor):
+			t.Fatalf("build did not finish within %s", waitFor)
+		}
+	}
+	next()
 
 	// Saved whole (temp file, rename), so no build can see a half-written
 	// file however slow the machine: this test is about the errors.
@@ -223,9 +235,9 @@ func TestRunBrokenInput(t *testing.T) {
 		mustDo(t, os.Rename(filepath.Join(root, "assets/dungeon.kiln.yaml.tmp"), filepath.Join(root, "assets/dungeon.kiln.yaml")))
 	}
 	save("assets:\n  - id: a\n    promt: x\n")
-	b.next(t)
+	next()
 	save("assets:\n  - id: a\n    prompt: x\n")
-	b.next(t)
+	next()
 	b.none(t, quiet*testDebounce)
 
 	text := out.String()
