@@ -27,6 +27,8 @@ const (
 	SourceConfig = "kiln.yaml runtime.library"
 	SourceSystem = "system library path"
 	SourceCache  = "kiln cache"
+	// SourceGPUCache is the GPU build `kiln setup --device cuda` installs.
+	SourceGPUCache = "kiln cache (GPU build)"
 )
 
 // libraryHint is the advice every "library not usable" error ends with.
@@ -50,6 +52,11 @@ type LibraryOptions struct {
 	SystemDirs []string
 	// CacheDir is kiln's cache folder; "" means CacheDir(Getenv).
 	CacheDir string
+	// Device is the execution provider the library is for. For cuda and
+	// tensorrt the GPU build in kiln's cache comes before the system
+	// search; for any device it is the last place looked, as it runs the
+	// CPU provider too.
+	Device string
 }
 
 // LibraryNotFoundError is returned by FindLibrary when no usable library
@@ -113,6 +120,32 @@ func FindLibrary(opts LibraryOptions) (path string, source string, err error) {
 		return p, c.source, nil
 	}
 
+	cacheDir := opts.CacheDir
+	var cacheErr error
+	if cacheDir == "" {
+		cacheDir, cacheErr = CacheDir(getenv)
+	}
+	gpu := func() (string, bool) {
+		if cacheErr != nil {
+			return "", false
+		}
+		p := GPULibraryCachePath(cacheDir)
+		if err := CheckLibraryFile(p); err != nil {
+			if !errors.Is(err, os.ErrNotExist) {
+				looked = append(looked, SourceGPUCache+": "+err.Error())
+			}
+			return "", false
+		}
+		return p, true
+	}
+	wantsGPU := opts.Device == ProviderCUDA || opts.Device == ProviderTensorRT
+	if wantsGPU {
+		if p, ok := gpu(); ok {
+			return p, SourceGPUCache, nil
+		}
+		looked = append(looked, SourceGPUCache+": "+GPULibraryCachePath(cacheDir)+" not installed (kiln setup --device "+opts.Device+" installs it)")
+	}
+
 	for _, p := range systemCandidates(opts) {
 		if err := CheckLibraryFile(p); err != nil {
 			if !errors.Is(err, os.ErrNotExist) {
@@ -128,18 +161,19 @@ func FindLibrary(opts LibraryOptions) (path string, source string, err error) {
 	}
 	looked = append(looked, SourceSystem+": "+strings.Join(systemPlaces(opts), ", ")+": no "+strings.Join(libraryNames(), " or "))
 
-	cacheDir := opts.CacheDir
-	if cacheDir == "" {
-		cacheDir, err = CacheDir(getenv)
-	}
-	if err != nil {
-		looked = append(looked, SourceCache+": "+err.Error())
+	if cacheErr != nil {
+		looked = append(looked, SourceCache+": "+cacheErr.Error())
 	} else {
 		p := LibraryCachePath(cacheDir)
 		if err := CheckLibraryFile(p); err != nil {
 			looked = append(looked, SourceCache+": "+err.Error())
 		} else {
 			return p, SourceCache, nil
+		}
+		if !wantsGPU {
+			if p, ok := gpu(); ok {
+				return p, SourceGPUCache, nil
+			}
 		}
 	}
 	return "", "", &LibraryNotFoundError{Looked: looked}

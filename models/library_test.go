@@ -289,3 +289,42 @@ func TestFindLibraryRefusesProjectLibrary(t *testing.T) {
 		}
 	}
 }
+
+// TestFindLibraryGPUBuild checks where the GPU build that kiln setup
+// --device cuda installs comes in the search: before the system library
+// for cuda and tensorrt, and after kiln's CPU build for other devices.
+func TestFindLibraryGPUBuild(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("library search layout is Linux's")
+	}
+	root := t.TempDir()
+	sysDir := filepath.Join(root, "sys")
+	sysLib := writeFakeLib(t, filepath.Join(sysDir, "libonnxruntime.so.1"))
+	withCPU := filepath.Join(root, "cache-both")
+	cpuLib := writeFakeLib(t, LibraryCachePath(withCPU))
+	gpuLib := writeFakeLib(t, GPULibraryCachePath(withCPU))
+	gpuOnly := filepath.Join(root, "cache-gpu")
+	gpuOnlyLib := writeFakeLib(t, GPULibraryCachePath(gpuOnly))
+	tests := []struct {
+		name       string
+		opts       LibraryOptions
+		wantPath   string
+		wantSource string
+	}{
+		{"cuda prefers the GPU build to the system", LibraryOptions{Device: ProviderCUDA, SystemDirs: []string{sysDir}, CacheDir: withCPU}, gpuLib, SourceGPUCache},
+		{"tensorrt too", LibraryOptions{Device: ProviderTensorRT, SystemDirs: []string{sysDir}, CacheDir: withCPU}, gpuLib, SourceGPUCache},
+		{"cpu keeps the system library", LibraryOptions{Device: ProviderCPU, SystemDirs: []string{sysDir}, CacheDir: withCPU}, sysLib, SourceSystem},
+		{"cpu prefers the CPU build in the cache", LibraryOptions{Device: ProviderCPU, SystemDirs: []string{}, CacheDir: withCPU}, cpuLib, SourceCache},
+		{"the GPU build runs the CPU provider too", LibraryOptions{SystemDirs: []string{}, CacheDir: gpuOnly}, gpuOnlyLib, SourceGPUCache},
+		{"cuda without a GPU build falls back", LibraryOptions{Device: ProviderCUDA, SystemDirs: []string{sysDir}, CacheDir: filepath.Join(root, "none")}, sysLib, SourceSystem},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.opts.Getenv = env(nil)
+			p, src, err := FindLibrary(tt.opts)
+			if err != nil || p != tt.wantPath || src != tt.wantSource {
+				t.Errorf("got %s from %q (%v), want %s from %q", p, src, err, tt.wantPath, tt.wantSource)
+			}
+		})
+	}
+}
