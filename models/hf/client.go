@@ -47,6 +47,10 @@ type Options struct {
 	// the endpoint's scheme and host, never to a CDN a download is
 	// redirected to.
 	Token string
+	// TokenFrom names where Token came from, such as "KILN_HF_TOKEN", so
+	// an access error can say which token was sent; "" means "the token
+	// kiln was given".
+	TokenFrom string
 	// LookupEnv reads the environment (pass os.LookupEnv); nil reads
 	// nothing, so the defaults above apply and no token file is read.
 	LookupEnv func(string) (string, bool)
@@ -195,7 +199,7 @@ func New(opts Options) (*Client, error) {
 		c.ua += "; origin/" + o
 	}
 
-	c.token, c.tokenFrom, err = findToken(opts.Token, getenv)
+	c.token, c.tokenFrom, err = findToken(opts.Token, opts.TokenFrom, getenv)
 	if err != nil {
 		return nil, err
 	}
@@ -209,8 +213,11 @@ func (c *Client) Endpoint() string { return c.endpoint.String() }
 // findToken picks the token to send the way huggingface_hub's
 // get_token_to_send does for an implicit token, and says where it came
 // from.
-func findToken(explicit string, getenv func(string) string) (token, from string, err error) {
+func findToken(explicit, explicitFrom string, getenv func(string) string) (token, from string, err error) {
 	if t := cleanToken(explicit); t != "" {
+		if explicitFrom != "" {
+			return t, "the token from " + explicitFrom, nil
+		}
 		return t, "the token kiln was given", nil
 	}
 	if isTrue(getenv("HF_HUB_DISABLE_IMPLICIT_TOKEN")) {

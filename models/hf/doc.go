@@ -57,4 +57,11 @@
 //
 // Xet-backed repositories are downloaded over plain HTTP too: the Hub
 // redirects their files to a CDN like LFS files.
+//
+// # Tests
+//
+// Package hftest is a loopback Hub speaking this protocol (API, resolve
+// endpoint, a second host for the CDN, access rules and error codes); the
+// tests of this package, of models/store and of the kiln command run the
+// Client against it.
 package hf

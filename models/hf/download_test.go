@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kiln-dev/kiln/models/hf/hftest"
 )
 
 const (
@@ -21,11 +23,11 @@ const (
 
 // resolved sets up a fake Hub with onnxRepo as org/turbo (gated, so the
 // token matters) and resolves it.
-func resolved(t *testing.T, opts Options) (*fakeHub, *Client, *sleeper, *Snapshot) {
+func resolved(t *testing.T, opts Options) (*hftest.Hub, *Client, *sleeper, *Snapshot) {
 	t.Helper()
 	h := newFakeHub(t)
-	h.addRepo("org/turbo", onnxRepo())
-	h.repo("org/turbo").gated = true
+	h.AddRepo("org/turbo", onnxRepo())
+	h.SetGated("org/turbo", true)
 	c, sl := newTestClient(t, h, map[string]string{"HF_TOKEN": goodToken}, opts)
 	s, err := c.Resolve(context.Background(), Ref{Repo: "org/turbo"})
 	if err != nil {
@@ -130,7 +132,7 @@ func TestDownload(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h, c, sl, s := resolved(t, Options{})
-			h.cdnHook = tt.cdnHook
+			h.SetCDNHook(tt.cdnHook)
 			f := fileOf(t, s, tt.file)
 			want := onnxRepo()[tt.file]
 			dst := &memFile{}
@@ -141,7 +143,7 @@ func TestDownload(t *testing.T) {
 				}
 				dst.WriteAt(pre, 0)
 			}
-			before := len(h.requests("cdn"))
+			before := len(h.Requests("cdn"))
 			res, err := c.Download(context.Background(), s, f, dst, int64(tt.prefill))
 			if err != nil {
 				t.Fatal(err)
@@ -153,21 +155,21 @@ func TestDownload(t *testing.T) {
 				t.Errorf("result %+v, want sha256 %s, size %d, resumed %v", res, sum(want), len(want), tt.wantResumed)
 			}
 			var ranges []string
-			for _, r := range h.requests("cdn")[before:] {
-				ranges = append(ranges, r.rng)
-				if r.auth != "" {
-					t.Errorf("the CDN got Authorization %q: the token must stay on the Hub", r.auth)
+			for _, r := range h.Requests("cdn")[before:] {
+				ranges = append(ranges, r.Range)
+				if r.Auth != "" {
+					t.Errorf("the CDN got Authorization %q: the token must stay on the Hub", r.Auth)
 				}
 			}
 			if fmt.Sprint(ranges) != fmt.Sprint(tt.wantRanges) {
 				t.Errorf("CDN ranges %q, want %q", ranges, tt.wantRanges)
 			}
-			for _, r := range h.requests("hub") {
-				if r.auth != "Bearer "+goodToken {
-					t.Errorf("hub request %s %s without the token", r.method, r.path)
+			for _, r := range h.Requests("hub") {
+				if r.Auth != "Bearer "+goodToken {
+					t.Errorf("hub request %s %s without the token", r.Method, r.Path)
 				}
-				if strings.Contains(r.path, "/resolve/") && !strings.Contains(r.path, "/resolve/"+s.Commit+"/") {
-					t.Errorf("download not pinned to the commit: %s", r.path)
+				if strings.Contains(r.Path, "/resolve/") && !strings.Contains(r.Path, "/resolve/"+s.Commit+"/") {
+					t.Errorf("download not pinned to the commit: %s", r.Path)
 				}
 			}
 			if w := sl.got(); fmt.Sprint(w) != fmt.Sprint(tt.wantWaits) {
@@ -260,14 +262,14 @@ func TestDownloadFailures(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h, c, _, s := resolved(t, tt.opts)
-			h.cdnHook = tt.cdnHook
+			h.SetCDNHook(tt.cdnHook)
 			f := fileOf(t, s, tt.file)
 			snap := *s
 			if tt.edit != nil {
 				tt.edit(&f, &snap)
 			}
 			dst := &memFile{}
-			before := len(h.requests("cdn"))
+			before := len(h.Requests("cdn"))
 			res, err := c.Download(context.Background(), &snap, f, dst, 0)
 			if err == nil {
 				t.Fatalf("Download succeeded (%+v), want an error", res)
@@ -284,7 +286,7 @@ func TestDownloadFailures(t *testing.T) {
 					t.Errorf("error %q\nlacks %q", err, w)
 				}
 			}
-			if n := len(h.requests("cdn")) - before; tt.wantCDN >= 0 && n != tt.wantCDN {
+			if n := len(h.Requests("cdn")) - before; tt.wantCDN >= 0 && n != tt.wantCDN {
 				t.Errorf("%d CDN requests, want %d", n, tt.wantCDN)
 			}
 			if tt.wantSize >= 0 && res.Size != tt.wantSize {
@@ -305,9 +307,7 @@ func TestDownloadFailures(t *testing.T) {
 
 func TestDownloadRenamedRepository(t *testing.T) {
 	h, c, _, s := resolved(t, Options{})
-	h.mu.Lock()
-	h.renamed["old/name"] = "org/turbo"
-	h.mu.Unlock()
+	h.Rename("old/name", "org/turbo")
 	snap := *s
 	snap.Ref.Repo = "old/name"
 	for _, p := range []string{bigFile, smallFile} {
@@ -322,8 +322,8 @@ func TestDownloadRenamedRepository(t *testing.T) {
 	// The relative redirect stays on the Hub, so the token goes along
 	// (the gated repository answers only with it).
 	var followed int
-	for _, r := range h.requests("hub") {
-		if strings.HasPrefix(r.path, "/org/turbo/resolve/") && r.auth == "Bearer "+goodToken {
+	for _, r := range h.Requests("hub") {
+		if strings.HasPrefix(r.Path, "/org/turbo/resolve/") && r.Auth == "Bearer "+goodToken {
 			followed++
 		}
 	}
@@ -359,11 +359,11 @@ func TestDownloadArguments(t *testing.T) {
 func TestDownloadCancelled(t *testing.T) {
 	h, c, _, s := resolved(t, Options{})
 	ctx, cancel := context.WithCancel(context.Background())
-	h.cdnHook = func(w http.ResponseWriter, r *http.Request, data []byte, n int) bool {
+	h.SetCDNHook(func(w http.ResponseWriter, r *http.Request, data []byte, n int) bool {
 		cancel()
 		http.Error(w, "down", http.StatusServiceUnavailable)
 		return true
-	}
+	})
 	_, err := c.Download(ctx, s, fileOf(t, s, bigFile), &memFile{}, 0)
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("error %v, want context.Canceled", err)

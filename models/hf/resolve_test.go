@@ -6,15 +6,18 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/kiln-dev/kiln/models/hf/hftest"
 )
 
 func TestResolve(t *testing.T) {
 	h := newFakeHub(t)
-	h.pageSize = 4 // the listing comes in several pages
-	commit := h.addRepo("org/turbo", onnxRepo())
-	repo := h.repo("org/turbo")
-	repo.private = true // only goodToken sees it: HF_TOKEN must be sent
-	repo.refs["v1"] = commit
+	const pageSize = 4
+	h.SetPageSize(pageSize) // the listing comes in several pages
+	commit := h.AddRepo("org/turbo", onnxRepo())
+	h.SetPrivate("org/turbo", true) // only goodToken sees it: HF_TOKEN must be sent
+	h.Tag("org/turbo", "v1", commit)
+	files := h.Files("org/turbo", commit)
 	c, _ := newTestClient(t, h, map[string]string{"HF_TOKEN": goodToken}, Options{})
 
 	ref, err := ParseRef("hf:org/turbo@v1")
@@ -31,45 +34,45 @@ func TestResolve(t *testing.T) {
 	var got []string
 	for _, f := range s.Files {
 		got = append(got, f.Path)
-		ff := repo.commits[commit][f.Path]
-		if f.Size != int64(len(ff.data)) {
-			t.Errorf("%s: size %d, want %d", f.Path, f.Size, len(ff.data))
+		ff := files[f.Path]
+		if f.Size != int64(len(ff.Data)) {
+			t.Errorf("%s: size %d, want %d", f.Path, f.Size, len(ff.Data))
 		}
 		switch {
-		case ff.lfs && (f.SHA256 != ff.sha256() || f.GitOID != ""):
-			t.Errorf("%s (LFS): sha256 %q git %q, want the LFS sha256 %s", f.Path, f.SHA256, f.GitOID, ff.sha256())
-		case !ff.lfs && (f.SHA256 != "" || f.GitOID != ff.gitOID()):
-			t.Errorf("%s (git): sha256 %q git %q, want no sha256 and git %s", f.Path, f.SHA256, f.GitOID, ff.gitOID())
+		case ff.LFS && (f.SHA256 != ff.SHA256() || f.GitOID != ""):
+			t.Errorf("%s (LFS): sha256 %q git %q, want the LFS sha256 %s", f.Path, f.SHA256, f.GitOID, ff.SHA256())
+		case !ff.LFS && (f.SHA256 != "" || f.GitOID != ff.GitOID()):
+			t.Errorf("%s (git): sha256 %q git %q, want no sha256 and git %s", f.Path, f.SHA256, f.GitOID, ff.GitOID())
 		}
 	}
-	if strings.Join(got, "\n") != strings.Join(wantONNXFiles, "\n") {
-		t.Errorf("files:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(wantONNXFiles, "\n"))
+	if strings.Join(got, "\n") != strings.Join(hftest.ONNXFiles(), "\n") {
+		t.Errorf("files:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(hftest.ONNXFiles(), "\n"))
 	}
 
 	var pages, heads int
-	for _, r := range h.requests("hub") {
-		if r.auth != "Bearer "+goodToken {
-			t.Errorf("%s %s without the token from HF_TOKEN (Authorization %q)", r.method, r.path, r.auth)
+	for _, r := range h.Requests("hub") {
+		if r.Auth != "Bearer "+goodToken {
+			t.Errorf("%s %s without the token from HF_TOKEN (Authorization %q)", r.Method, r.Path, r.Auth)
 		}
-		if !strings.HasPrefix(r.ua, "kiln/test; go/") {
-			t.Errorf("User-Agent %q", r.ua)
+		if !strings.HasPrefix(r.UA, "kiln/test; go/") {
+			t.Errorf("User-Agent %q", r.UA)
 		}
 		switch {
-		case strings.Contains(r.path, "/tree/"):
+		case strings.Contains(r.Path, "/tree/"):
 			pages++
 			// The listing is pinned to the commit, not the branch.
-			if !strings.Contains(r.path, "/tree/"+commit) {
-				t.Errorf("tree listing at %s, want commit %s", r.path, commit)
+			if !strings.Contains(r.Path, "/tree/"+commit) {
+				t.Errorf("tree listing at %s, want commit %s", r.Path, commit)
 			}
-		case r.method == http.MethodHead:
+		case r.Method == http.MethodHead:
 			heads++
-			if r.path != "/org/turbo/resolve/"+commit+"/model_index.json" {
-				t.Errorf("access check HEAD %s", r.path)
+			if r.Path != "/org/turbo/resolve/"+commit+"/model_index.json" {
+				t.Errorf("access check HEAD %s", r.Path)
 			}
 		}
 	}
-	if entries := len(onnxRepo()) + 12; pages < entries/h.pageSize {
-		t.Errorf("%d tree pages for about %d entries of %d per page", pages, entries, h.pageSize)
+	if entries := len(onnxRepo()) + 12; pages < entries/pageSize {
+		t.Errorf("%d tree pages for about %d entries of %d per page", pages, entries, pageSize)
 	}
 	if heads != 1 {
 		t.Errorf("%d HEAD requests, want 1 (the access check)", heads)
@@ -85,25 +88,25 @@ func TestResolveSubfolder(t *testing.T) {
 	for p, d := range onnxRepo() {
 		files["onnx/"+p] = d
 	}
-	commit := h.addRepo("org/both", files)
+	commit := h.AddRepo("org/both", files)
 	c, _ := newTestClient(t, h, nil, Options{})
 
 	s, err := c.Resolve(context.Background(), Ref{Repo: "org/both", Subfolder: "onnx"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(s.Files) != len(wantONNXFiles) || s.Files[0].Path != "model_index.json" || s.Ref.Revision != "main" {
+	if len(s.Files) != len(hftest.ONNXFiles()) || s.Files[0].Path != "model_index.json" || s.Ref.Revision != "main" {
 		t.Fatalf("snapshot %+v", s)
 	}
 	// The subfolder is escaped whole in the listing's URL, as
 	// huggingface_hub does, and prefixed in the resolve URL.
 	var sawTree, sawHead bool
-	for _, r := range h.requests("hub") {
-		sawTree = sawTree || r.path == "/api/models/org/both/tree/"+commit+"/onnx"
-		sawHead = sawHead || r.method == http.MethodHead && r.path == "/org/both/resolve/"+commit+"/onnx/model_index.json"
+	for _, r := range h.Requests("hub") {
+		sawTree = sawTree || r.Path == "/api/models/org/both/tree/"+commit+"/onnx"
+		sawHead = sawHead || r.Method == http.MethodHead && r.Path == "/org/both/resolve/"+commit+"/onnx/model_index.json"
 	}
 	if !sawTree || !sawHead {
-		t.Errorf("requests %+v", h.requests("hub"))
+		t.Errorf("requests %+v", h.Requests("hub"))
 	}
 
 	// Without the subfolder, the repository's top is a PyTorch pipeline:
@@ -116,12 +119,12 @@ func TestResolveSubfolder(t *testing.T) {
 
 func TestResolveErrors(t *testing.T) {
 	h := newFakeHub(t)
-	h.addRepo("org/turbo", onnxRepo())
-	h.addRepo("org/gated", onnxRepo())
-	h.repo("org/gated").gated = true
-	h.addRepo("org/private", onnxRepo())
-	h.repo("org/private").private = true
-	h.addRepo("org/torch", map[string][]byte{
+	h.AddRepo("org/turbo", onnxRepo())
+	h.AddRepo("org/gated", onnxRepo())
+	h.SetGated("org/gated", true)
+	h.AddRepo("org/private", onnxRepo())
+	h.SetPrivate("org/private", true)
+	h.AddRepo("org/torch", map[string][]byte{
 		"model_index.json":                         []byte(`{}`),
 		"unet/config.json":                         []byte(`{}`),
 		"unet/diffusion_pytorch_model.safetensors": blob("w", 100),
@@ -130,9 +133,9 @@ func TestResolveErrors(t *testing.T) {
 		"v1-5-pruned-emaonly.ckpt":                 blob("c", 100),
 		"README.md":                                []byte("hi"),
 	})
-	h.addRepo("org/graphs", map[string][]byte{"encoder/model.onnx": blob("e", 10), "encoder/config.json": []byte(`{}`)})
+	h.AddRepo("org/graphs", map[string][]byte{"encoder/model.onnx": blob("e", 10), "encoder/config.json": []byte(`{}`)})
 
-	gatedPage := h.hub.URL + "/org/gated"
+	gatedPage := h.URL() + "/org/gated"
 	tests := []struct {
 		name  string
 		ref   string
@@ -197,15 +200,15 @@ func TestResolveErrors(t *testing.T) {
 
 func TestResolveRetriesRateLimit(t *testing.T) {
 	h := newFakeHub(t)
-	h.addRepo("org/turbo", onnxRepo())
-	h.hubHook = func(w http.ResponseWriter, r *http.Request, n int) bool {
+	h.AddRepo("org/turbo", onnxRepo())
+	h.SetHubHook(func(w http.ResponseWriter, r *http.Request, n int) bool {
 		if n <= 2 {
 			w.Header().Set("Retry-After", "7")
 			hubError(w, http.StatusTooManyRequests, "", "rate limited")
 			return true
 		}
 		return false
-	}
+	})
 	c, sl := newTestClient(t, h, nil, Options{})
 	if _, err := c.Resolve(context.Background(), Ref{Repo: "org/turbo"}); err != nil {
 		t.Fatal(err)
@@ -217,11 +220,11 @@ func TestResolveRetriesRateLimit(t *testing.T) {
 
 func TestResolveGivesUpOnRateLimit(t *testing.T) {
 	h := newFakeHub(t)
-	h.addRepo("org/turbo", onnxRepo())
-	h.hubHook = func(w http.ResponseWriter, r *http.Request, n int) bool {
+	h.AddRepo("org/turbo", onnxRepo())
+	h.SetHubHook(func(w http.ResponseWriter, r *http.Request, n int) bool {
 		hubError(w, http.StatusTooManyRequests, "", "rate limited")
 		return true
-	}
+	})
 	c, sl := newTestClient(t, h, nil, Options{Retries: 3})
 	_, err := c.Resolve(context.Background(), Ref{Repo: "org/turbo"})
 	if err == nil || !strings.Contains(err.Error(), "HTTP 429") || !strings.Contains(err.Error(), "gave up after 4 attempts") || !strings.Contains(err.Error(), "HF_TOKEN") {
@@ -233,11 +236,11 @@ func TestResolveGivesUpOnRateLimit(t *testing.T) {
 	}
 
 	// A wait longer than MaxRetryAfter fails at once, saying so.
-	h.hubHook = func(w http.ResponseWriter, r *http.Request, n int) bool {
+	h.SetHubHook(func(w http.ResponseWriter, r *http.Request, n int) bool {
 		w.Header().Set("Retry-After", "3600")
 		hubError(w, http.StatusTooManyRequests, "", "rate limited")
 		return true
-	}
+	})
 	c, sl = newTestClient(t, h, nil, Options{})
 	_, err = c.Resolve(context.Background(), Ref{Repo: "org/turbo"})
 	if err == nil || !strings.Contains(err.Error(), "asks to wait 1h0m0s") || len(sl.got()) != 0 {
