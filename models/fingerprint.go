@@ -1,6 +1,7 @@
 package models
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -55,31 +56,18 @@ func (f *Folder) Fingerprint() (string, error) {
 	}
 	sort.Slice(files, func(i, j int) bool { return files[i].rel < files[j].rel })
 
-	var cache *statCache
-	if f.CacheDir != "" {
-		cache = openStatCache(filepath.Join(f.CacheDir, "hashes.json"))
-	}
+	cache := OpenHashCache(f.CacheDir)
 	h := sha256.New()
 	for _, fl := range files {
-		var sum string
-		if cache == nil || !cache.get(fl.abs, fl.info, &sum) {
-			b, err := hashFile(fl.abs, sha256.New())
-			if err != nil {
-				return "", fmt.Errorf("fingerprint: %w", err)
-			}
-			f.hashed.Add(1)
-			sum = hex.EncodeToString(b)
-			// If the file changed while it was hashed, do not remember a
-			// hash under the new size and time.
-			if st, err := os.Stat(fl.abs); err == nil && st.Size() == fl.info.Size() && st.ModTime().Equal(fl.info.ModTime()) && cache != nil {
-				cache.put(fl.abs, fl.info, sum)
-			}
+		before := cache.Hashed()
+		sum, err := cache.sum(context.Background(), fl.abs, fl.info)
+		if err != nil {
+			return "", fmt.Errorf("fingerprint: %w", err)
 		}
+		f.hashed.Add(int64(cache.Hashed() - before))
 		fmt.Fprintf(h, "%s\t%d\t%s\n", fl.rel, fl.info.Size(), sum)
 	}
-	if cache != nil {
-		// Failing to remember only costs time next run.
-		cache.save()
-	}
+	// Failing to remember only costs time next run.
+	cache.Save()
 	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
 }
