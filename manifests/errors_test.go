@@ -303,7 +303,7 @@ func errCases() []errCase {
 			"kiln.yaml:4:13: manifests[0]: glob \"assets/**/x**.yaml\" uses \"**\" inside a name (\"**\" must be a whole path segment, e.g. \"art/**/*.png\")",
 			"kiln.yaml:6:3: models.bad name: model name \"bad name\" is not valid (use letters, digits, \"_\", \".\" and \"-\", e.g. sd15)",
 			"kiln.yaml:7:8: models.abs: path \"/opt/models/sd\" is absolute (use a path relative to the project root, e.g. models/sd15; kiln reads models from inside the project)",
-			"kiln.yaml:8:11: models.nokind: missing required field \"path\" (add path: models/NAME or path: builtin:exemplar)",
+			"kiln.yaml:8:11: models.nokind: missing required field \"path\" (add path: models/NAME or path: builtin:exemplar, or hf: ORG/REPO to pull the folder from Hugging Face)",
 			"kiln.yaml:9:6: models.x: unknown built-in model \"builtin:nope\" (built-in models: builtin:exemplar)",
 			"kiln.yaml:10:19: runtime.device: expected one of cpu, cuda, tensorrt, coreml, directml, openvino, got \"gpu\" (did you mean \"cpu\"?)",
 			"kiln.yaml:10:39: runtime.memory_budget: expected a size in bytes like \"4GiB\" or \"512MB\", got \"4 gigs\"",

@@ -763,6 +763,10 @@ func bindConfig(sp *specs, o *object) *Config {
 			}
 			m := *(e.v.v.(*Model))
 			m.Name = e.name
+			if m.HF != nil && m.Path == "" {
+				// kiln models pull fills models/NAME by default.
+				m.Path = "models/" + e.name
+			}
 			c.Models[e.name] = &m
 		}
 	}

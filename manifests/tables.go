@@ -422,13 +422,25 @@ func newSpecs() *specs {
 	)
 	s.manifest.extensions = true
 
-	modelEntry := anyOf("A model: a project-relative model folder, builtin:exemplar, or {path, kind}.",
+	modelObject := obj("",
+		fld("path", str("Model folder (project-relative) or builtin:exemplar; with hf:, the folder the model is "+
+			"pulled into (default models/NAME).").nonempty("")),
+		fld("kind", enum("Architecture, when it cannot be read from the folder.", "sd15", "sd2", "sdxl", "lcm", "turbo")),
+		fld("hf", str("Hugging Face model repository ORG/REPO to pull the folder from with kiln models pull "+
+			"(an ONNX diffusers / optimum export; only its ONNX files are downloaded). "+
+			"kiln.lock pins the commit and every file's size and SHA-256.").pat(hfRepoPattern).with(hfRepoPost)),
+		fld("revision", str("Branch, tag or commit of the hf: repository (default main); kiln.lock pins the commit "+
+			"it pointed to until kiln models pull --update.").nonempty("write a branch, tag or commit, or leave revision: out for main").with(hfRevisionPost).dflt(DefaultHFRevision)),
+		fld("subfolder", str("Folder of the hf: repository holding the model (model_index.json), e.g. onnx; "+
+			"default: the repository's top.").nonempty("name a folder of the repository, or leave subfolder: out for its top").pat(pathPattern).with(hfSubfolderPost)),
+	).checked(modelObjectCheck)
+	modelObject.extra = modelSchemaRules
+	modelEntry := anyOf("A model: a project-relative model folder, builtin:exemplar, or {path, kind}, "+
+		"or {hf, revision, subfolder, kind} for a folder kiln models pull fetches from the Hugging Face Hub "+
+		"(pinned in kiln.lock).",
 		str("").nonempty(""),
-		obj("",
-			fld("path", str("Model folder (project-relative) or builtin:exemplar.").nonempty("")).req("add path: models/NAME or path: builtin:exemplar"),
-			fld("kind", enum("Architecture, when it cannot be read from the folder.", "sd15", "sd2", "sdxl", "lcm", "turbo")),
-		),
-	).describe(`a model folder, "builtin:exemplar" or {path, kind}`).with(modelEntryPost)
+		modelObject,
+	).describe(`a model folder, "builtin:exemplar", {path, kind} or {hf, revision, subfolder, kind}`).with(modelEntryPost)
 
 	globs := anyOf("Globs of manifest files, project-relative. Dot-folders and dot-files are skipped; symlinks and special files are "+
 		"skipped with a warning; a manifest inside the output or cache folder is an error.",
@@ -527,16 +539,43 @@ func modelEntryPost(d *decoder, p string, v *value) (any, bool) {
 	case string:
 		src = x
 	case *object:
-		pv, ok := x.get("path")
-		if !ok {
-			return nil, false
-		}
-		src, srcPos, srcPath = pv.v.(string), pv.pos, join(p, "path")
 		if k, ok := x.get("kind"); ok {
 			m.Kind = ModelKind(k.v.(string))
 		}
+		if x.has("hf") {
+			// Bad hf:, revision: or subfolder: values were reported
+			// and dropped; the entry is unusable without them.
+			hv, ok := x.get("hf")
+			if !ok || refused(x, "revision") || refused(x, "subfolder") || refused(x, "path") {
+				return nil, false
+			}
+			m.HF = &HFSource{Repo: hv.v.(string), Revision: DefaultHFRevision, Pos: hv.pos}
+			if rv, ok := x.get("revision"); ok {
+				m.HF.Revision = rv.v.(string)
+			}
+			if sv, ok := x.get("subfolder"); ok {
+				m.HF.Subfolder = sv.v.(string)
+			}
+			pv, ok := x.get("path")
+			if !ok {
+				// bindConfig sets models/NAME: the name is the map's key.
+				return m, true
+			}
+			src, srcPos, srcPath = pv.v.(string), pv.pos, join(p, "path")
+			break
+		}
+		pv, ok := x.get("path")
+		if !ok || refused(x, "revision") || refused(x, "subfolder") {
+			return nil, false
+		}
+		src, srcPos, srcPath = pv.v.(string), pv.pos, join(p, "path")
 	}
 	if b, ok := cutPrefix(src, "builtin:"); ok {
+		if m.HF != nil {
+			d.add(srcPos, srcPath, fmt.Sprintf("path %s cannot be combined with hf:", quote(src)),
+				"a built-in model has no files to pull; remove hf: (and revision:, subfolder:), or give the folder to pull into, e.g. path: models/NAME")
+			return nil, false
+		}
 		if !contains(builtinModels(), b) {
 			d.add(srcPos, srcPath, fmt.Sprintf("unknown built-in model %s", quote(src)), "built-in models: "+Exemplar)
 			return nil, false

@@ -424,11 +424,52 @@ const Exemplar = "builtin:exemplar"
 type Model struct {
 	Name string
 	// Path is the project-relative model folder; "" for built-in models.
+	// For a model pulled from Hugging Face (HF set) it is path: when
+	// given, else models/NAME, the folder kiln models pull fills.
 	Path string
 	// Builtin is the built-in model's name ("exemplar"), or "".
 	Builtin string
 	Kind    ModelKind
-	Pos     Pos
+	// HF is where kiln models pull (and kiln build --pull) fetches the
+	// folder from on the Hugging Face Hub; nil for a folder the user
+	// provides, a catalogue model or a built-in.
+	HF  *HFSource
+	Pos Pos
+}
+
+// HFSource is the hf:, revision: and subfolder: fields of a models:
+// entry: a folder of a Hugging Face model repository at a revision,
+// spelt hf:REPO[/SUBFOLDER][@REVISION] on kiln's command line.
+type HFSource struct {
+	// Repo is the repository id, "ORG/REPO".
+	Repo string
+	// Subfolder is the slash-separated folder of the repository holding
+	// the model (model_index.json and the component folders); "" for the
+	// repository's top.
+	Subfolder string
+	// Revision is a branch, tag or commit; DefaultHFRevision when
+	// kiln.yaml gives none.
+	Revision string
+	// Pos is where hf: is written.
+	Pos Pos
+}
+
+// DefaultHFRevision is the revision of an hf: model without revision:,
+// the Hub's default branch.
+const DefaultHFRevision = "main"
+
+// Ref spells the source as kiln models pull reads it:
+// "hf:ORG/REPO[/SUBFOLDER][@REVISION]", the revision left out when it is
+// DefaultHFRevision.
+func (h *HFSource) Ref() string {
+	s := "hf:" + h.Repo
+	if h.Subfolder != "" {
+		s += "/" + h.Subfolder
+	}
+	if h.Revision != "" && h.Revision != DefaultHFRevision {
+		s += "@" + h.Revision
+	}
+	return s
 }
 
 // Ref returns how a manifest names the model's source: its path, or
