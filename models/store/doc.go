@@ -1,8 +1,9 @@
-// Package store manages model folders on disk: it pulls them over HTTP(S),
-// verifies them and lists them. It is the logic behind `kiln models pull`,
-// `kiln models verify` and `kiln models list`; the functions take an
-// io.Writer for their output and return errors that say what to do, so
-// the CLI only parses flags.
+// Package store manages model folders on disk: it pulls them from the
+// Hugging Face Hub or over HTTP(S), pins them in kiln.lock, verifies them
+// and lists them. It is the logic behind `kiln models pull`, `kiln models
+// verify`, `kiln models list` and kiln build's model checks; the functions
+// take an io.Writer for their output and return errors that say what to
+// do, so the CLI only parses flags.
 //
 // # Where models go
 //
@@ -73,9 +74,86 @@
 // from url + "kiln-manifest.json" at pull time. In a catalogue served over
 // HTTP(S), url may be relative to the catalogue's own URL.
 //
+// # Pulls from Hugging Face
+//
+// `kiln models pull hf:ORG/REPO[/SUBFOLDER][@REVISION] [--as NAME]`, and
+// a kiln.yaml model written {hf: ORG/REPO, revision: REV, subfolder: DIR},
+// pull an ONNX diffusers / optimum export from the Hugging Face Hub with
+// models/hf (see its documentation for the protocol, HF_ENDPOINT and
+// HF_TOKEN): the revision is resolved to a commit, only the files an ONNX
+// model folder needs are downloaded (no PyTorch or safetensors weights),
+// each checked against its SHA-256 (the Hub lists those of LFS files; a
+// small file kept in git is checked against its git blob id and hashed),
+// into models/NAME (or the entry's path:) through the same staging folder,
+// resumption and symlink rules as every pull. NAME defaults to the
+// repository's name, lower-cased. A repository without an ONNX export is
+// refused with the optimum-cli command that makes one.
+//
+// # kiln.lock
+//
+// Every hf: pull records what it pulled in kiln.lock beside kiln.yaml,
+// which the user commits, like go.sum: per model name the repository,
+// subfolder and revision pulled, the commit the revision pointed to, and
+// every file's path, size and SHA-256. It is JSON in one stable layout
+// (models sorted by name, fields in a fixed order, one file per line
+// sorted by path, a final newline) written atomically, so a pull changes
+// only the lines of what changed:
+//
+//	{
+//	  "version": 1,
+//	  "models": {
+//	    "turbo": {
+//	      "hf": "stabilityai/sd-turbo",
+//	      "subfolder": "onnx",
+//	      "revision": "main",
+//	      "commit": "1681ed09e0cff58eeb41e878a49893228b78b94c",
+//	      "files": [
+//	        {"path": "model_index.json", "size": 541, "sha256": "9f86d0…"},
+//	        {"path": "unet/model.onnx", "size": 1735420, "sha256": "60303a…"}
+//	      ]
+//	    }
+//	  }
+//	}
+//
+// subfolder is left out when it is the repository's top. A pull of a
+// model whose entry still matches kiln.yaml downloads exactly the pinned
+// commit and files, whatever the branch does since, so every machine gets
+// the same bytes (and a Hub serving other bytes at that commit is an
+// error); `kiln models pull --update NAME` resolves the revision again
+// and moves the entry. An entry whose repository, subfolder or revision
+// differs from kiln.yaml's does not apply: the next pull resolves what
+// kiln.yaml names. An entry for a model kiln.yaml does not name is kept,
+// and `kiln models pull NAME` pulls it.
+//
+// A folder must hold what its entry pins: `kiln models verify` names each
+// file that is missing, has another size or another SHA-256, and kiln
+// build (CheckLocks) stops with exit 1 naming model and file. The build's
+// check reads sizes, and hashes from the memory kiln keeps of file hashes
+// in its cache folder (models.HashCache, shared with model fingerprints,
+// and filled by the pull itself), so a build that changes nothing reads no
+// model file. `kiln models pull NAME` restores a damaged folder, reusing
+// the files that are intact. `kiln models pull` without a model (and kiln
+// build --pull) does this for every model of kiln.yaml: see PullAll.
+//
+// # The download cache
+//
+// Every file a pull verified is kept in kiln's cache folder as
+// blobs/sha256/<hex>, read-only, whatever project it came with. A pull of
+// a file with a known SHA-256 takes it from there when the blob still has
+// that hash: a hard link where the cache and the project share a file
+// system, else a copy checked as it is written. So a second project, or a
+// second clone with the same kiln.lock, needs no network at all (even
+// with HF_HUB_OFFLINE set). Being read-only keeps a linked model file from
+// being changed in place, which would change every project's copy; a blob
+// that no longer has its hash is dropped and downloaded again. Failures
+// to use the cache only cost downloads.
+//
 // # What `kiln models pull` accepts
 //
-//   - NAME: the catalogue entry NAME.
+//   - hf:ORG/REPO[/SUBFOLDER][@REVISION]: a Hugging Face repository
+//     folder (see PullHF).
+//   - NAME: kiln.yaml's model NAME when its entry has hf: (or kiln.lock
+//     pins it), else the catalogue entry NAME.
 //   - A URL ending in .yaml, .yml or .json: a catalogue; the fragment
 //     names the entry (https://example.org/models.catalog.yaml#sd15), or
 //     the catalogue must hold a single model.
@@ -89,7 +167,9 @@
 // Catalogues and manifests may come from anyone. Every file path must be a
 // clean relative path inside the model folder (internal/safepath: no "..",
 // no absolute path or drive letter, no backslash), listed once, never both
-// a file and a folder, and not kiln-manifest.json. A pull never writes,
+// a file and a folder, and not kiln-manifest.json; the file lists of the
+// Hub and of kiln.lock (which a merge or a hand edit may have changed)
+// are checked the same way. A pull never writes,
 // renames or removes through a symlink below the project folder: a
 // symlink among the destination's parents, at the destination, at
 // DEST.kiln-partial or DEST.kiln-old, or anywhere in the staging folder

@@ -44,8 +44,11 @@ var errStalled = errors.New("stalled")
 // read.
 const copyBuffer = 256 << 10
 
-// fetchFile makes staging/f.Path a verified copy of f, resuming a partial
-// download and retrying transient failures.
+// fetchFile makes staging/f.Path a verified copy of f: a file an earlier
+// run finished, the shared download cache's copy, or a download, resuming
+// a partial one and retrying transient failures. A file listed without a
+// sha256 (a small file of a first hf: pull) has the one its download
+// computed recorded in p.sums.
 func (p *puller) fetchFile(ctx context.Context, f File) error {
 	// Nothing in the staging folder is written through a symlink.
 	op := "write " + f.Path
@@ -59,11 +62,14 @@ func (p *puller) fetchFile(ctx context.Context, f File) error {
 	bar := p.prog.file(f)
 	// A file an earlier run finished is kept if it still verifies.
 	if st, err := os.Lstat(final); err == nil {
-		if st.Mode().IsRegular() && st.Size() == f.Size {
-			sum, _, err := hashFile(ctx, final)
+		if st.Mode().IsRegular() && st.Size() == f.Size && f.SHA256 != "" {
+			sum, err := p.keptSum(ctx, f, final)
 			if err == nil && sum == f.SHA256 {
 				bar.set(f.Size)
 				bar.done("already downloaded")
+				if p.cache != nil {
+					p.cache.put(final, f.Size, sum)
+				}
 				return nil
 			}
 			if ctx.Err() != nil {
@@ -74,6 +80,18 @@ func (p *puller) fetchFile(ctx context.Context, f File) error {
 		if err := os.RemoveAll(final); err != nil {
 			bar.fail()
 			return fmt.Errorf("remove stale %s: %w", final, err)
+		}
+	}
+	if f.SHA256 != "" && p.cache != nil {
+		how, err := p.cache.get(ctx, f, final, p.staging)
+		switch {
+		case err != nil:
+			bar.fail()
+			return err
+		case how != "":
+			bar.set(f.Size)
+			bar.done(how)
+			return nil
 		}
 	}
 
@@ -87,9 +105,17 @@ func (p *puller) fetchFile(ctx context.Context, f File) error {
 	}
 	restarted := false
 	for attempt := 0; ; attempt++ {
-		err := p.transfer(ctx, f, final, bar)
+		sum, err := p.transfer(ctx, f, final, bar)
 		if err == nil {
 			bar.done("")
+			if f.SHA256 == "" {
+				p.mu.Lock()
+				p.sums[f.Path] = sum
+				p.mu.Unlock()
+			}
+			if p.cache != nil {
+				p.cache.put(final, f.Size, sum)
+			}
 			return nil
 		}
 		if ctx.Err() != nil {
@@ -128,20 +154,21 @@ func (p *puller) fetchFile(ctx context.Context, f File) error {
 
 // transfer continues final+".part" from its current length and, once it
 // has f.Size bytes with the right hash, renames it to final (a rename
-// replaces a name and never follows a symlink). Transient
-// failures come back as retryableError with the data kept.
-func (p *puller) transfer(ctx context.Context, f File, final string, bar fileBar) error {
+// replaces a name and never follows a symlink). It returns the file's
+// sha256. Transient failures come back as retryableError with the data
+// kept.
+func (p *puller) transfer(ctx context.Context, f File, final string, bar fileBar) (string, error) {
 	// Never through a symlink, never a named pipe or device. JoinNoLinks
 	// checks with Lstat (all there is where the system has no
 	// O_NOFOLLOW), OpenFile refuses a link that appeared since.
 	op := "write " + f.Path
 	part, err := safepath.JoinNoLinks(p.staging, f.Path+partSuffix, op)
 	if err != nil {
-		return err
+		return "", err
 	}
 	out, err := safepath.OpenFile(part, os.O_RDWR|os.O_CREATE, 0o644, op)
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer func() {
 		if out != nil {
@@ -150,22 +177,64 @@ func (p *puller) transfer(ctx context.Context, f File, final string, bar fileBar
 	}()
 	st, err := out.Stat()
 	if err != nil {
-		return fmt.Errorf("stat %s: %w", part, err)
+		return "", fmt.Errorf("stat %s: %w", part, err)
 	}
 	have := st.Size()
-	h := sha256.New()
 	if have > f.Size {
 		if err := out.Truncate(0); err != nil {
-			return fmt.Errorf("truncate %s: %w", part, err)
+			return "", fmt.Errorf("truncate %s: %w", part, err)
 		}
 		have = 0
 	}
+	var got fetched
+	if p.hub != nil {
+		got, err = p.hubFetch(ctx, f, out, have, bar)
+	} else {
+		got, err = p.urlFetch(ctx, f, out, have, bar)
+	}
+	if err != nil {
+		return "", err
+	}
+	if f.SHA256 != "" && got.sum != f.SHA256 {
+		out.Close()
+		out = nil
+		bar.set(0)
+		if err := safepath.RemoveFile(part, "remove the corrupt download of "+f.Path); err != nil {
+			return "", fmt.Errorf("%s is corrupt (expected sha256 %s, got %s) and removing it failed: %w", f.Path, f.SHA256, got.sum, err)
+		}
+		return "", &ChecksumError{Path: f.Path, Want: f.SHA256, Got: got.sum, resumed: got.resumed}
+	}
+	if err := out.Sync(); err != nil {
+		return "", fmt.Errorf("flush %s: %w", part, err)
+	}
+	if err := out.Close(); err != nil {
+		out = nil
+		return "", fmt.Errorf("close %s: %w", part, err)
+	}
+	out = nil
+	if err := os.Rename(part, final); err != nil {
+		return "", fmt.Errorf("rename %s: %w", part, err)
+	}
+	return got.sum, nil
+}
+
+// fetched is what a transfer produced: the sha256 of the whole file and
+// whether its data began with an earlier run's partial download.
+type fetched struct {
+	sum     string
+	resumed bool
+}
+
+// urlFetch continues out, which holds have bytes of f, from the pull's
+// base URL, hashing the bytes already there and those that arrive.
+func (p *puller) urlFetch(ctx context.Context, f File, out *os.File, have int64, bar fileBar) (fetched, error) {
+	h := sha256.New()
 	if have > 0 {
 		if _, err := io.Copy(h, ctxReader{ctx, io.NewSectionReader(out, 0, have)}); err != nil {
 			if ctx.Err() != nil {
-				return ctx.Err()
+				return fetched{}, ctx.Err()
 			}
-			return fmt.Errorf("read %s: %w", part, err)
+			return fetched{}, fmt.Errorf("read %s: %w", out.Name(), err)
 		}
 	}
 	resumedFrom := have
@@ -176,33 +245,13 @@ func (p *puller) transfer(ctx context.Context, f File, final string, bar fileBar
 		}
 		start, err := p.get(ctx, f, out, have, h, bar)
 		if err != nil {
-			return err
+			return fetched{}, err
 		}
 		if start == 0 {
 			resumedFrom = 0 // the server sent the whole file
 		}
 	}
-	if sum := hex.EncodeToString(h.Sum(nil)); sum != f.SHA256 {
-		out.Close()
-		out = nil
-		bar.set(0)
-		if err := safepath.RemoveFile(part, "remove the corrupt download of "+f.Path); err != nil {
-			return fmt.Errorf("%s is corrupt (expected sha256 %s, got %s) and removing it failed: %w", f.Path, f.SHA256, sum, err)
-		}
-		return &ChecksumError{Path: f.Path, Want: f.SHA256, Got: sum, resumed: resumedFrom > 0}
-	}
-	if err := out.Sync(); err != nil {
-		return fmt.Errorf("flush %s: %w", part, err)
-	}
-	if err := out.Close(); err != nil {
-		out = nil
-		return fmt.Errorf("close %s: %w", part, err)
-	}
-	out = nil
-	if err := os.Rename(part, final); err != nil {
-		return fmt.Errorf("rename %s: %w", part, err)
-	}
-	return nil
+	return fetched{sum: hex.EncodeToString(h.Sum(nil)), resumed: resumedFrom > 0}, nil
 }
 
 // get requests the file from offset have and appends the body to out and

@@ -34,6 +34,9 @@ type LocalModel struct {
 	Dir string
 	// Configured reports that kiln.yaml names the model.
 	Configured bool
+	// HF is kiln.yaml's Hugging Face source of the model, nil when it
+	// has none.
+	HF *manifests.HFSource
 }
 
 // LocalModels returns the project's models sorted by name: every entry of
@@ -53,7 +56,7 @@ func LocalModels(root string, cfg *manifests.Config) ([]LocalModel, error) {
 			if m == nil {
 				continue
 			}
-			lm := LocalModel{Name: name, Kind: m.Kind, Builtin: m.Builtin, Configured: true}
+			lm := LocalModel{Name: name, Kind: m.Kind, Builtin: m.Builtin, Configured: true, HF: m.HF}
 			if m.Builtin != "" {
 				builtins[m.Builtin] = true
 				out = append(out, lm)

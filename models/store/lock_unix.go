@@ -28,3 +28,14 @@ func lockFile(f *os.File) error {
 		return err
 	}
 }
+
+// lockFileWait takes an exclusive advisory lock on f, waiting for another
+// process to release it.
+func lockFileWait(f *os.File) error {
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
+		if !errors.Is(err, syscall.EINTR) {
+			return err
+		}
+	}
+}

@@ -22,6 +22,8 @@ import (
 	"github.com/kiln-dev/kiln/internal/atomicfile"
 	"github.com/kiln-dev/kiln/internal/safepath"
 	"github.com/kiln-dev/kiln/manifests"
+	"github.com/kiln-dev/kiln/models"
+	"github.com/kiln-dev/kiln/models/hf"
 )
 
 // StagingSuffix is appended to a model folder's path to name the folder a
@@ -51,7 +53,8 @@ type PullOptions struct {
 	// Catalog resolves model names; nil allows only URLs.
 	Catalog *Catalog
 	// Name names a model pulled from a URL whose manifest has no name (or
-	// chooses an entry of a remote catalogue); "" derives it.
+	// chooses an entry of a remote catalogue), or one Pull is given an
+	// hf: reference for (--as); "" derives it.
 	Name string
 	// ProjectRoot and Config choose the default destination (see
 	// DefaultDest) when Dest is "". ProjectRoot is also the trusted folder
@@ -93,6 +96,28 @@ type PullOptions struct {
 	Terminal bool
 	// Log receives debug messages; nil discards them.
 	Log *slog.Logger
+
+	// CacheDir is kiln's cache folder (models.CacheDir). Downloaded
+	// files are kept in its blobs/sha256/ folder, shared by every
+	// project, and linked (or copied) from there instead of downloaded
+	// again; files' hashes are remembered in it (models.HashCache) so
+	// checking a folder against kiln.lock does not read it again. ""
+	// keeps no download cache.
+	CacheDir string
+	// Hub configures the Hugging Face Hub client of hf: pulls: the
+	// endpoint and token (pass LookupEnv: os.LookupEnv for HF_ENDPOINT
+	// and HF_TOKEN), retries and timeouts. Its HTTPClient defaults to
+	// Client and its Log to Log.
+	Hub hf.Options
+	// Update makes an hf: pull ask the Hub what the revision points to
+	// now and move the model's kiln.lock entry there, instead of pulling
+	// the commit and files the entry pins.
+	Update bool
+
+	// repair makes Download stage the folder again even when its
+	// kiln-manifest.json lists the wanted files: a file's content is
+	// known to differ (PullHF checked it against kiln.lock).
+	repair bool
 }
 
 func (o *PullOptions) client() *http.Client {
@@ -127,6 +152,15 @@ type PullResult struct {
 	UpToDate bool
 	// Configured reports that kiln.yaml names the model at Dir.
 	Configured bool
+	// Commit is the Hugging Face commit an hf: pull downloaded, "" for
+	// other pulls.
+	Commit string
+	// Locked reports that an hf: pull downloaded what kiln.lock pinned
+	// (rather than what the revision points to now).
+	Locked bool
+	// LockChanged reports that the pull wrote the model's kiln.lock
+	// entry (a new model, or --update moved it).
+	LockChanged bool
 }
 
 // OutsideError is returned when a pull's destination folder is not inside
@@ -225,7 +259,24 @@ func DefaultDest(root string, cfg *manifests.Config, name string) (dir string, c
 // writing progress to w, and says how to use the model when kiln.yaml does
 // not name it yet. A failed download still returns what it did (bytes
 // fetched, files resumed) when it got that far.
+//
+// An hf:REPO[/SUBFOLDER][@REVISION] argument, and the NAME of a kiln.yaml
+// model with hf: (or one kiln.lock pins), is pulled from the Hugging Face
+// Hub by PullHF, opts.Name naming the model of an hf: argument.
 func Pull(ctx context.Context, w io.Writer, arg string, opts PullOptions) (*PullResult, error) {
+	if hf.IsRef(arg) {
+		ref, err := hf.ParseRef(arg)
+		if err != nil {
+			return nil, err
+		}
+		return PullHF(ctx, w, ref, opts.Name, opts)
+	}
+	if ref, ok, err := hubModel(opts, arg); err != nil || ok {
+		if err != nil {
+			return nil, err
+		}
+		return PullHF(ctx, w, ref, arg, opts)
+	}
 	// A destination outside the project is refused before the network is
 	// asked anything.
 	if opts.Dest != "" {
@@ -277,6 +328,10 @@ func Pull(ctx context.Context, w io.Writer, arg string, opts PullOptions) (*Pull
 // empty folders, and the staging folder and the folders above dest it
 // created when nothing is left in them.
 //
+// A file the download cache (opts.CacheDir) holds with the listed
+// sha256 is linked or copied from there instead of downloaded; every
+// file downloaded is added to it.
+//
 // If dest already holds exactly this model (same kiln-manifest.json file
 // list) nothing is downloaded. If it holds anything else, Download fails
 // unless opts.Replace is set.
@@ -297,13 +352,22 @@ func Download(ctx context.Context, w io.Writer, src *Source, dest string, opts P
 		return nil, fmt.Errorf("cannot pull a model named %q; use letters, digits, \"_\", \".\" and \"-\"", src.Name)
 	}
 	files := append([]File(nil), src.Files...)
-	if err := checkFiles(files); err != nil {
+	if err := checkFileList(files, src.hub == nil); err != nil {
 		return nil, fmt.Errorf("pull %s (%s): %w", src.Name, src.From, err)
 	}
 	sortFiles(files)
-	base, err := baseURL(src.BaseURL, nil)
-	if err != nil {
-		return nil, fmt.Errorf("pull %s: %w", src.Name, err)
+	var (
+		base   *url.URL
+		origin string // where the files come from, for the manifest and messages
+		err    error
+	)
+	if src.hub != nil {
+		origin = src.hub.origin()
+	} else {
+		if base, err = baseURL(src.BaseURL, nil); err != nil {
+			return nil, fmt.Errorf("pull %s: %w", src.Name, err)
+		}
+		origin = base.String()
 	}
 	if dest == "" {
 		return nil, fmt.Errorf("pull %s: no destination folder", src.Name)
@@ -316,11 +380,14 @@ func Download(ctx context.Context, w io.Writer, src *Source, dest string, opts P
 		return nil, fmt.Errorf("pull %s: %w", src.Name, err)
 	}
 	staging, old := dest+StagingSuffix, dest+oldSuffix
-	man := &Manifest{Version: ManifestVersion, Name: src.Name, Kind: src.Kind, Description: src.Description, Source: base.String(), Files: files}
+	man := &Manifest{Version: ManifestVersion, Name: src.Name, Kind: src.Kind, Description: src.Description, Source: origin, Files: files}
 	res := &PullResult{Name: src.Name, Dir: dest, Manifest: man}
 
 	upToDate := func() (bool, error) {
 		same, err := holds(trusted, dest, files, opts.Replace)
+		if same && opts.repair {
+			same = false
+		}
 		if same {
 			res.UpToDate = true
 			fmt.Fprintf(w, "%s is up to date in %s (kiln models verify %s checks its files)\n", src.Name, dest, src.Name)
@@ -375,13 +442,18 @@ func Download(ctx context.Context, w io.Writer, src *Source, dest string, opts P
 		return res, err
 	}
 
+	var seeded map[string]string
 	if opts.Replace {
-		seedFromExisting(dest, staging, files)
+		seeded = seedFromExisting(dest, staging, files)
 	}
 
 	prog := newProgress(w, opts.Terminal)
-	prog.note("pulling %s (%d files, %s) from %s into %s", src.Name, len(files), formatBytes(man.TotalSize()), base, dest)
-	p := &puller{opts: opts, base: base, staging: staging, prog: prog, log: opts.log()}
+	prog.note("pulling %s (%d files, %s) from %s into %s", src.Name, len(files), formatBytes(man.TotalSize()), src.describe(origin), dest)
+	p := &puller{opts: opts, base: base, hub: src.hub, staging: staging, prog: prog, log: opts.log(), sums: map[string]string{}, seeded: seeded}
+	if opts.CacheDir != "" {
+		p.hashes = models.OpenHashCache(opts.CacheDir)
+		p.cache = &blobCache{dir: filepath.Join(opts.CacheDir, BlobsDir), hashes: p.hashes, log: opts.log()}
+	}
 	err = p.run(ctx, files)
 	prog.finish(err == nil)
 	res.Fetched = p.fetched.Load()
@@ -389,6 +461,10 @@ func Download(ctx context.Context, w io.Writer, src *Source, dest string, opts P
 	sort.Strings(res.Resumed)
 	if err != nil {
 		kept := !abandon()
+		if errors.Is(err, hf.ErrTruncated) {
+			// The Hub client retried already; another run resumes.
+			err = &retryableError{err}
+		}
 		switch {
 		case ctx.Err() != nil && kept:
 			return res, fmt.Errorf("pull %s stopped: %w; what was downloaded is kept in %s and the next pull resumes from it", src.Name, ctx.Err(), staging)
@@ -402,12 +478,24 @@ func Download(ctx context.Context, w io.Writer, src *Source, dest string, opts P
 		return res, fmt.Errorf("pull %s: %w", src.Name, err)
 	}
 
+	// Small files of a first hf: pull were hashed as they came.
+	for i := range man.Files {
+		if man.Files[i].SHA256 == "" {
+			man.Files[i].SHA256 = p.sums[man.Files[i].Path]
+		}
+	}
+	if err := checkFiles(man.Files); err != nil {
+		return res, fmt.Errorf("pull %s: %w", src.Name, err)
+	}
 	if err := finishStaging(staging, man); err != nil {
 		return res, fmt.Errorf("pull %s: %w", src.Name, err)
 	}
 	if err := moveIntoPlace(trusted, staging, dest); err != nil {
 		return res, fmt.Errorf("pull %s: %w", src.Name, err)
 	}
+	// Every file was hashed on its way in: remember that, so the first
+	// build's check against kiln.lock does not read the model again.
+	p.rememberHashes(dest, man.Files)
 	// A replace interrupted between its two renames leaves the previous
 	// folder under this name.
 	if err := removeTree(trusted, old, "remove the previous model folder"); err != nil {
@@ -731,9 +819,11 @@ func moveIntoPlace(base, staging, dest string) error {
 // not verify. Downloads never write into an existing file (they write
 // FILE.part and rename it), so the shared inodes are never modified.
 // Failures (a file system without hard links, a symlink in the way, which
-// the download then reports) only cost downloads.
-func seedFromExisting(dest, staging string, files []File) {
+// the download then reports) only cost downloads. It returns the files it
+// linked: path → the file of dest it is.
+func seedFromExisting(dest, staging string, files []File) map[string]string {
 	const op = "reuse a file of the folder being replaced"
+	seeded := map[string]string{}
 	for _, f := range files {
 		from, err := safepath.Join(dest, f.Path)
 		if err != nil {
@@ -752,10 +842,11 @@ func seedFromExisting(dest, staging string, files []File) {
 		}
 		// os.Link makes a new name and never writes through one: it
 		// fails if to exists, even as a symlink.
-		if safepath.MkdirAll(staging, filepath.Dir(to), op) == nil {
-			os.Link(from, to)
+		if safepath.MkdirAll(staging, filepath.Dir(to), op) == nil && os.Link(from, to) == nil {
+			seeded[f.Path] = from
 		}
 	}
+	return seeded
 }
 
 // lockStaging creates the staging folder below base without following a
@@ -796,14 +887,54 @@ func lockStaging(base, staging, op string) (*os.File, error) {
 // puller downloads the files of one pull.
 type puller struct {
 	opts    PullOptions
-	base    *url.URL
+	base    *url.URL   // files are base + path, for URL and catalogue pulls
+	hub     *hubSource // or they come from the Hugging Face Hub
 	staging string
 	prog    progress
 	log     *slog.Logger
+	cache   *blobCache        // nil without opts.CacheDir
+	hashes  *models.HashCache // nil without opts.CacheDir
 
+	seeded  map[string]string // path → the file of the replaced folder linked there
 	fetched atomic.Int64
 	mu      sync.Mutex
 	resumed []string
+	sums    map[string]string // path → sha256 computed for files listed without one
+}
+
+// keptSum hashes a file found in the staging folder. One linked from the
+// folder being replaced is the same file as that one, whose hash the hash
+// memory may already know, so repairing one file of a large model does
+// not read the others.
+func (p *puller) keptSum(ctx context.Context, f File, final string) (string, error) {
+	if from, ok := p.seeded[f.Path]; ok && p.hashes != nil {
+		a, aerr := os.Lstat(final)
+		b, berr := os.Stat(from)
+		if aerr == nil && berr == nil && os.SameFile(a, b) {
+			sum, _, err := p.hashes.SHA256(ctx, from)
+			return sum, err
+		}
+	}
+	sum, _, err := hashFile(ctx, final)
+	return sum, err
+}
+
+// rememberHashes records the verified hashes of the files now in dir, so
+// models.HashCache users (the lock check, Fingerprint) need not read
+// them again.
+func (p *puller) rememberHashes(dir string, files []File) {
+	if p.hashes == nil {
+		return
+	}
+	for _, f := range files {
+		abs := filepath.Join(dir, filepath.FromSlash(f.Path))
+		if fi, err := os.Lstat(abs); err == nil && fi.Mode().IsRegular() && fi.Size() == f.Size {
+			p.hashes.Remember(abs, fi, f.SHA256)
+		}
+	}
+	if err := p.hashes.Save(); err != nil {
+		p.log.Debug("remember file hashes", "error", err)
+	}
 }
 
 // run downloads files with opts.Parallel workers, largest first. The first

@@ -30,6 +30,18 @@ type Source struct {
 	// From says where the file list came from (a catalogue position or a
 	// manifest URL), for messages.
 	From string
+
+	// hub, when set, downloads the files from the Hugging Face Hub (see
+	// PullHF) instead of BaseURL.
+	hub *hubSource
+}
+
+// describe says where the files come from, for the first progress line.
+func (s *Source) describe(origin string) string {
+	if s.hub != nil {
+		return s.hub.describe()
+	}
+	return origin
 }
 
 // BearerFor returns a PullOptions.Authorize function that sends token as

@@ -23,6 +23,10 @@ type VerifyOptions struct {
 	// kiln-manifest.json (one exported by hand and listed in the
 	// catalogue); nil means none.
 	Catalog *Catalog
+	// Lock is the project's kiln.lock: a model it pins is checked
+	// against its entry (the files, sizes and SHA-256 every machine
+	// pulls) rather than its kiln-manifest.json. nil means none.
+	Lock *Lock
 }
 
 // VerifyResult is the verdict on one model.
@@ -42,6 +46,16 @@ type VerifyResult struct {
 	// Notes are remarks that do not fail the model (no manifest to check
 	// hashes against, no runtime to load graphs, extra files).
 	Notes []string
+	// Locked reports that the files were checked against kiln.lock.
+	Locked bool
+}
+
+// lockEntry returns the kiln.lock entry of model name, nil when none.
+func (o VerifyOptions) lockEntry(name string) *LockEntry {
+	if o.Lock == nil {
+		return nil
+	}
+	return o.Lock.Models[name]
 }
 
 // OK reports whether the model passed every check.
@@ -119,9 +133,10 @@ func (r *VerifyResult) summary() string {
 }
 
 // VerifyModel checks one model: its folder exists and is a complete model
-// folder (models.OpenFolder); every file its kiln-manifest.json (or, when
-// the folder has none, its catalogue entry) lists is present with the
-// recorded size and sha256; and every .onnx graph loads in opts.Runtime.
+// folder (models.OpenFolder); every file its kiln.lock entry (else its
+// kiln-manifest.json, else its catalogue entry) lists is present with the
+// recorded size and sha256, each file that differs named with what to
+// do; and every .onnx graph loads in opts.Runtime.
 // Built-in models have no files and always pass.
 func VerifyModel(ctx context.Context, m LocalModel, opts VerifyOptions) VerifyResult {
 	r := VerifyResult{Model: m}
@@ -141,24 +156,23 @@ func VerifyModel(ctx context.Context, m LocalModel, opts VerifyOptions) VerifyRe
 		return r
 	}
 
-	recorded, from := ManifestName, ""
-	man, err := ReadManifest(m.Dir)
-	switch {
-	case err == nil:
-		from = ManifestName
-	case errors.Is(err, fs.ErrNotExist):
-		if opts.Catalog != nil {
-			if e, lerr := opts.Catalog.Lookup(m.Name); lerr == nil && len(e.Files) > 0 {
-				man = &Manifest{Files: e.Files}
-				from = "the catalogue (" + e.Pos + ")"
-				recorded = "the catalogue"
-			}
+	recorded, from, fix := ManifestName, "", "pull the model again with --replace"
+	var man *Manifest
+	if e := opts.lockEntry(m.Name); e != nil {
+		// kiln.lock speaks for the folder; kiln-manifest.json is a
+		// copy of the same list.
+		if m.HF != nil && !e.Pins(m.HF) {
+			r.problem("kiln.yaml pulls %s from %s, but %s pins %s (commit %s): run kiln models pull %s to pull and pin what kiln.yaml names", m.Name, m.HF.Ref(), LockName, e.Ref(), shortCommit(e.Commit), m.Name)
 		}
-		if man == nil {
-			r.note("no %s, so file hashes were not checked; record the folder's current files with kiln models verify --record, or pull the model", ManifestName)
+		man = &Manifest{Files: e.Files}
+		recorded, from = LockName, LockName
+		fix = fmt.Sprintf("run kiln models pull %s to restore the files %s pins (commit %s of %s), or kiln models pull --update %s to move the lock", m.Name, LockName, shortCommit(e.Commit), e.Ref(), m.Name)
+		r.Locked = true
+	} else {
+		if m.HF != nil {
+			r.problem("kiln.yaml pulls %s from %s, but %s has no entry for it: run kiln models pull %s to pin the files it should hold", m.Name, m.HF.Ref(), LockName, m.Name)
 		}
-	default:
-		r.problem("%v; pull the model again with --replace", err)
+		man, from, recorded = r.recordedFiles(m, opts)
 	}
 
 	if man != nil {
@@ -169,7 +183,7 @@ func VerifyModel(ctx context.Context, m LocalModel, opts VerifyOptions) VerifyRe
 			if ctx.Err() != nil {
 				return r
 			}
-			r.checkFile(ctx, m, f, recorded)
+			r.checkFile(ctx, m, f, recorded, fix)
 		}
 		if extra := extraFiles(m.Dir, listed); len(extra) > 0 {
 			r.note("files not listed in %s: %s", from, strings.Join(extra, ", "))
@@ -183,8 +197,31 @@ func VerifyModel(ctx context.Context, m LocalModel, opts VerifyOptions) VerifyRe
 	return r
 }
 
-// checkFile compares one file with its recorded size and hash.
-func (r *VerifyResult) checkFile(ctx context.Context, m LocalModel, f File, recorded string) {
+// recordedFiles returns the files a folder without a kiln.lock entry
+// is checked against: its kiln-manifest.json, else its catalogue entry;
+// nil (with a note) when there is neither.
+func (r *VerifyResult) recordedFiles(m LocalModel, opts VerifyOptions) (man *Manifest, from, recorded string) {
+	recorded = ManifestName
+	man, err := ReadManifest(m.Dir)
+	switch {
+	case err == nil:
+		return man, ManifestName, recorded
+	case errors.Is(err, fs.ErrNotExist):
+		if opts.Catalog != nil {
+			if e, lerr := opts.Catalog.Lookup(m.Name); lerr == nil && len(e.Files) > 0 {
+				return &Manifest{Files: e.Files}, "the catalogue (" + e.Pos + ")", "the catalogue"
+			}
+		}
+		r.note("no %s, so file hashes were not checked; record the folder's current files with kiln models verify --record, or pull the model", ManifestName)
+	default:
+		r.problem("%v; pull the model again with --replace", err)
+	}
+	return nil, "", recorded
+}
+
+// checkFile compares one file with its recorded size and hash; fix says
+// how to repair a file that differs.
+func (r *VerifyResult) checkFile(ctx context.Context, m LocalModel, f File, recorded, fix string) {
 	p, err := safepath.Join(m.Dir, f.Path)
 	if err != nil {
 		r.problem("%s: %v", f.Path, err)
@@ -193,16 +230,19 @@ func (r *VerifyResult) checkFile(ctx context.Context, m LocalModel, f File, reco
 	st, err := os.Stat(p)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		r.problem("%s is missing; pull the model again with --replace (only damaged files are downloaded)", f.Path)
+		if recorded == ManifestName {
+			fix += " (only damaged files are downloaded)"
+		}
+		r.problem("%s is missing; %s", f.Path, fix)
 		return
 	case err != nil:
 		r.problem("%s: %v", f.Path, err)
 		return
 	case !st.Mode().IsRegular():
-		r.problem("%s is not a regular file", f.Path)
+		r.problem("%s is not a regular file; %s", f.Path, fix)
 		return
 	case st.Size() != f.Size:
-		r.problem("%s is %d bytes, %s records %d (truncated or modified); pull the model again with --replace", f.Path, st.Size(), recorded, f.Size)
+		r.problem("%s is %d bytes, %s records %d (truncated or modified); %s", f.Path, st.Size(), recorded, f.Size, fix)
 		return
 	}
 	sum, _, err := hashFile(ctx, p)
@@ -213,7 +253,7 @@ func (r *VerifyResult) checkFile(ctx context.Context, m LocalModel, f File, reco
 		return
 	}
 	if sum != f.SHA256 {
-		r.problem("%s has sha256 %s, %s records %s (modified or corrupt); pull the model again with --replace", f.Path, sum, recorded, f.SHA256)
+		r.problem("%s has sha256 %s, %s records %s (modified or corrupt); %s", f.Path, sum, recorded, f.SHA256, fix)
 		return
 	}
 	r.Files++
