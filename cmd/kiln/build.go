@@ -32,6 +32,9 @@ type buildFlags struct {
 	deviceID  int
 	// deviceIDSet is whether --device-id was given.
 	deviceIDSet bool
+	// pull fetches missing models (and those not matching kiln.lock)
+	// before building.
+	pull bool
 }
 
 func (a *app) buildCommand() *cobra.Command {
@@ -46,7 +49,12 @@ did not change are taken from the cache.
   --dry-run / --explain   say what would run (or ran) and why
   --check                 exit 1 when any output is missing or stale, without
                           generating anything (for CI "assets up to date" gates)
-  --json                  print a machine-readable report on stdout`,
+  --json                  print a machine-readable report on stdout
+  --pull                  first fetch every model that is missing or does not
+                          match kiln.lock, as kiln models pull does
+
+A model folder that does not hold what kiln.lock pins for it stops the build
+(exit 1) before anything runs.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f.deviceIDSet = cmd.Flags().Changed("device-id")
@@ -63,6 +71,7 @@ did not change are taken from the cache.
 	fl.BoolVar(&f.check, "check", false, "exit 1 if any output is missing or stale; generate nothing")
 	fl.StringVar(&f.device, "device", "", "execution provider: cpu, cuda, tensorrt, coreml, directml or openvino (default: kiln.yaml's runtime.device)")
 	fl.IntVar(&f.deviceID, "device-id", -1, "device index for --device (default: kiln.yaml's runtime.device_id)")
+	fl.BoolVar(&f.pull, "pull", false, "fetch models that are missing or do not match kiln.lock first")
 	return cmd
 }
 
@@ -126,12 +135,26 @@ func (a *app) build(cmd *cobra.Command, dir string, f buildFlags) error {
 	if err := f.validate(); err != nil {
 		return withCode(exitUsage, err)
 	}
+	if f.pull {
+		if err := a.pullBeforeBuild(cmd.Context(), dir); err != nil {
+			return exitOf(err)
+		}
+	}
 	p, err := a.openProject(dir, project.RuntimeOverrides{Library: a.ortLib, Device: f.device, DeviceID: f.deviceID}, f.keepGoing && !f.dryRun && !f.check)
+	if err == nil {
+		// Model folders must hold what kiln.lock pins before anything runs.
+		if lerr := a.checkModelLocks(cmd.Context(), dir, p.Manifests); lerr != nil {
+			p.Close()
+			err = lerr
+		}
+	} else if lerr := a.checkModelLocks(cmd.Context(), dir, nil); lerr != nil {
+		err = lerr // a missing or damaged locked folder explains the failure best
+	}
 	if err != nil {
 		if f.json {
 			a.writeJSON(jsonErrorReport("build", err))
 		}
-		return err
+		return exitOf(err)
 	}
 	defer p.Close()
 
@@ -179,6 +202,16 @@ func buildExit(err error) error {
 		return withCode(exitInterrupted, errors.New("interrupted; finished stages are cached, run kiln build again to continue"))
 	}
 	return withCode(exitFailed, err)
+}
+
+// exitOf keeps the exit code err already carries, else maps it as
+// buildExit does (an interrupt is 130).
+func exitOf(err error) error {
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return err
+	}
+	return buildExit(err)
 }
 
 // jsonErrorReport is the --json output when no build report exists
