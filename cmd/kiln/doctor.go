@@ -14,16 +14,12 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
-	"gopkg.in/yaml.v3"
 
 	"github.com/kiln-dev/kiln/manifests"
 	"github.com/kiln-dev/kiln/models"
 	"github.com/kiln-dev/kiln/models/store"
 	"github.com/kiln-dev/kiln/watch"
 )
-
-// lockFile is the lock file beside kiln.yaml that pins pulled models.
-const lockFile = "kiln.lock"
 
 func (a *app) doctorCommand() *cobra.Command {
 	var asJSON, deep bool
@@ -264,9 +260,7 @@ func withGOOS(o models.ProbeOptions, goos string) models.ProbeOptions {
 
 // doctorRuntime finds and loads the library and tries every provider.
 func (a *app) doctorRuntime(rep *doctorReport, cfg *manifests.Config, root string, pr doctorProbes) {
-	// Hook: when FindLibrary learns which device the library is for (to
-	// prefer the GPU build for cuda and tensorrt), pass rep.Runtime.Device.
-	lo := models.LibraryOptions{Flag: a.ortLib, Getenv: pr.getenv}
+	lo := models.LibraryOptions{Flag: a.ortLib, Getenv: pr.getenv, Device: rep.Runtime.Device}
 	if cfg != nil {
 		lo.Config, lo.ConfigDir = cfg.Runtime.Library, root
 	}
@@ -397,33 +391,21 @@ func (a *app) doctorModels(ctx context.Context, rep *doctorReport, cfg *manifest
 	}
 }
 
-// readLockNames returns the model names kiln.lock has entries for.
-//
-// Hook: models/store is gaining its own kiln.lock reader (store.ReadLock);
-// once it has landed, call it here instead. Until then this reader is
-// deliberately tolerant: it reads kiln.lock as YAML (which JSON is) and
-// takes the keys of its top-level "models" map, whatever the entries hold.
+// readLockNames returns the model names kiln.lock has entries for, and
+// what the doctor says of the file itself.
 func readLockNames(root string) (map[string]bool, doctorLock) {
-	p := filepath.Join(root, lockFile)
-	l := doctorLock{Path: p}
-	data, err := os.ReadFile(p)
-	if errors.Is(err, fs.ErrNotExist) {
+	l := doctorLock{Path: filepath.Join(root, store.LockName)}
+	if _, err := os.Lstat(l.Path); errors.Is(err, fs.ErrNotExist) {
 		return nil, l
 	}
+	l.Present = true
+	lock, err := store.ReadLock(root)
 	if err != nil {
 		l.Error = err.Error()
 		return nil, l
 	}
-	l.Present = true
-	var doc struct {
-		Models map[string]any `yaml:"models"`
-	}
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		l.Error = fmt.Sprintf("cannot read its model entries: %v", err)
-		return nil, l
-	}
 	names := map[string]bool{}
-	for n := range doc.Models {
+	for n := range lock.Models {
 		names[n] = true
 	}
 	return names, l
@@ -574,7 +556,7 @@ func writeDoctor(w io.Writer, r *doctorReport) error {
 		pf("  error\t%s\n", oneLine(pr.Error))
 	}
 	if pr.Lock.Path != "" {
-		lock := "none (" + lockFile + " is written by kiln models pull from Hugging Face)"
+		lock := "none (" + store.LockName + " is written by kiln models pull from Hugging Face)"
 		if pr.Lock.Present {
 			lock = pr.Lock.Path
 		}

@@ -122,7 +122,7 @@ func TestDoctorReport(t *testing.T) {
 	project := t.TempDir()
 	writeFiles(t, project, map[string]string{
 		"kiln.yaml":                          "version: 1\nruntime: {device: cuda, fallback: cpu}\nmodels:\n  good: models/good\n  damaged: models/damaged\n  unrecorded: models/unrecorded\n  missing: models/missing\n",
-		"kiln.lock":                          `{"version": 1, "models": {"good": {"hf": "org/repo", "revision": "main", "commit": "` + strings.Repeat("a", 40) + `", "files": []}}}`,
+		"kiln.lock":                          `{"version": 1, "models": {"good": {"hf": "org/repo", "revision": "main", "commit": "` + strings.Repeat("a", 40) + `", "files": [{"path": "model_index.json", "size": 2, "sha256": "` + strings.Repeat("c", 64) + `"}]}}}`,
 		"models/good/model_index.json":       "{}",
 		"models/damaged/model_index.json":    "{}",
 		"models/unrecorded/model_index.json": "{}",
@@ -360,7 +360,7 @@ func TestDoctorOnThisMachine(t *testing.T) {
 	if r := kiln(t, p, "models", "verify", "--record", "sd"); r.code != 0 {
 		t.Fatalf("verify --record: exit %d: %s", r.code, r.stderr)
 	}
-	writeFiles(t, p, map[string]string{"kiln.lock": `{"version": 1, "models": {"sd": {"hf": "org/sd", "revision": "main", "commit": "` + strings.Repeat("b", 40) + `", "files": []}}}` + "\n"})
+	writeFiles(t, p, map[string]string{"kiln.lock": `{"version": 1, "models": {"sd": {"hf": "org/sd", "revision": "main", "commit": "` + strings.Repeat("b", 40) + `", "files": [{"path": "model_index.json", "size": 2, "sha256": "` + strings.Repeat("c", 64) + `"}]}}}` + "\n"})
 	r := kiln(t, p, "doctor", "--json")
 	if r.code != 0 {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)

@@ -196,10 +196,7 @@ func (a *app) setupGPU(ctx context.Context, device, mirror, sha string, noCheck 
 			}
 		}
 		if err == nil {
-			// FindLibrary does not look in the GPU folder yet; once it
-			// prefers it for the cuda and tensorrt devices, this becomes
-			// "kiln build --device cuda".
-			fmt.Fprintf(a.stdout, "use it: KILN_ORT_LIB=%s kiln build --device %s (or keep KILN_ORT_LIB set and put runtime: {device: %s} in kiln.yaml)\n", res.Library, device, device)
+			fmt.Fprintf(a.stdout, "use it: kiln build --device %s, or put runtime: {device: %s} in kiln.yaml (kiln finds this build in its cache)\n", device, device)
 		}
 	}
 	var bad *models.SetupOptionError
