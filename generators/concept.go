@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/kiln-dev/kiln/generators/imageops"
+	"github.com/kiln-dev/kiln/generators/sampler"
 	"github.com/kiln-dev/kiln/manifests"
 	"github.com/kiln-dev/kiln/pipeline"
 )
@@ -76,7 +77,7 @@ func (pl *planner) concept(a *manifests.Asset) {
 			hp.Init = fmt.Sprintf("%s#%d", a.ID, k)
 			hp.Strength = hires.Strength
 			hp.Extra = map[string]string{"variation": strconv.Itoa(k), "hires": formatFloat(hires.Scale)}
-			h := pl.genStage(a, HiresStage(a.ID, k, n), "concept.hires", hp, mf, &final, "")
+			h := pl.genStageWith(a, HiresStage(a.ID, k, n), "concept.hires", hp, mf, &final, "", hiresAdvice(a, gen, hw, hh, sizeStep(mf.info)))
 			pl.stages = append(pl.stages, h)
 			final = OutputRef{h.ID, ImageOutput}
 		}
@@ -92,11 +93,48 @@ func (pl *planner) concept(a *manifests.Asset) {
 		c.Deps = append(c.Deps, f.Stage)
 	}
 	c.Publish = map[string]string{ContactOutput: MainPath(a.ID)}
-	maxSize := pl.lim.MaxImageSize
+	maxSize, mem, step := pl.lim.MaxImageSize, pl.mem, sizeStep(mf.info)
 	c.Run = func(ctx context.Context, r *pipeline.Run) error {
+		sz, ok := inputSize(r, finals[0], maxSize)
+		if ok {
+			est := func(w, h int) (sampler.Memory, error) { return contactMemory(len(finals), w, h, contactThumb), nil }
+			m, _ := est(sz.X, sz.Y)
+			release, err := mem.admit(ctx, r.Log, fmt.Sprintf("draw the contact sheet of %d variations of %dx%d", len(finals), sz.X, sz.Y), m,
+				func(fits func(sampler.Memory) bool) string {
+					if hires != nil {
+						return hiresAdvice(a, gen, sz.X, sz.Y, step)(est, fits)
+					}
+					return sizeAdvice(a, sz.X, sz.Y, step, est, fits)
+				})
+			if err != nil {
+				return err
+			}
+			defer release()
+		}
 		return contactSheet(ctx, r, finals, seeds, maxSize)
 	}
 	pl.stages = append(pl.stages, c)
+}
+
+// hiresAdvice says how far to lower an asset's hires scale so that a
+// stage working at the hires size hw×hh (the pass itself, or the contact
+// sheet) fits in memory; the base size is gen's, sizes go in steps of
+// step pixels.
+func hiresAdvice(a *manifests.Asset, gen genParams, hw, hh, step int) func(sizeEstimate, func(sampler.Memory) bool) string {
+	return func(est sizeEstimate, fits func(sampler.Memory) bool) string {
+		fw, _, ok := largestFit(hw, hh, step, est, fits)
+		if !ok {
+			return ""
+		}
+		scale := math.Floor(float64(fw)/float64(max(gen.Width, 1))*100) / 100
+		if scale < 1 {
+			if alt := sizeAdvice(a, gen.Width, gen.Height, step, est, fits); alt != "" {
+				return fmt.Sprintf("remove concept.hires (%s), or %s", a.At("concept.hires"), alt)
+			}
+			return fmt.Sprintf("remove concept.hires (%s)", a.At("concept.hires"))
+		}
+		return fmt.Sprintf("lower concept.hires.scale (%s) to %s or less", a.At("concept.hires.scale"), formatFloat(scale))
+	}
 }
 
 // roundTo rounds v to the nearest positive multiple of f.
@@ -120,7 +158,10 @@ func contactSheet(ctx context.Context, r *pipeline.Run, finals []OutputRef, seed
 		if i == 0 {
 			first = rec
 		}
-		imgs[i] = imageops.FromImage(img)
+		// Only the thumbnail is kept: the contact sheet draws no more.
+		if imgs[i], err = imageops.Thumbnail(imageops.FromImage(img), contactThumb); err != nil {
+			return fmt.Errorf("variation %d: %w", i, err)
+		}
 		labels[i] = "seed " + strconv.FormatInt(seeds[i], 10)
 		r.Progress(i+1, len(finals)+1)
 	}

@@ -88,7 +88,7 @@ func FuzzDecodeImage(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		img, err := decodeImage(bytes.NewReader(data), "art/fuzz.png", fuzzMaxSize)
+		img, err := decodeImage(bytes.NewReader(data), "art/fuzz.png", fuzzMaxSize, nil)
 		if err != nil {
 			if img != nil {
 				t.Fatal("image and error both returned")

@@ -1,7 +1,7 @@
 package generators
 
 import (
-	"bytes"
+	"bufio"
 	"context"
 	"fmt"
 	"image"
@@ -75,6 +75,10 @@ type genJob struct {
 	init    *OutputRef // img2img source, nil for txt2img
 	initRef OutputRef  // what init points to
 	maxSize int
+	mem     memoryCheck
+	// advise says what to lower when the generation does not fit in
+	// memory (see stageMemory.lower), given its estimate at other sizes.
+	advise func(est sizeEstimate, fits func(sampler.Memory) bool) string
 }
 
 // run generates the image and its recipe.
@@ -141,12 +145,12 @@ func (j *genJob) run(ctx context.Context, r *pipeline.Run) (*image.NRGBA, *image
 	if fb := j.p.Flipbook; fb != nil {
 		info := m.Info()
 		f := max(info.VAEFactor, 1)
-		noise, err := exemplar.FlipbookNoise(uint64(j.p.Seed), info.LatentChannels, j.p.Height/f, j.p.Width/f,
-			exemplar.FlipbookOptions{Frames: fb.Frames, Motion: fb.Motion})
+		noise, err := exemplar.FlipbookFrame(uint64(j.p.Seed), info.LatentChannels, j.p.Height/f, j.p.Width/f,
+			exemplar.FlipbookOptions{Frames: fb.Frames, Motion: fb.Motion}, fb.Frame)
 		if err != nil {
 			return nil, nil, err
 		}
-		req.InitNoise = noise[fb.Frame]
+		req.InitNoise = noise
 	}
 	imgs, rep, err := sampler.Generate(ctx, m, req)
 	if err != nil {
@@ -233,22 +237,23 @@ func readProjectImage(root, rel string, maxSize int) (*image.NRGBA, error) {
 	return DecodeImage(path, maxSize)
 }
 
-// encodePNG encodes img with its recipe.
-func encodePNG(img image.Image, rec *imageops.Recipe) ([]byte, error) {
-	var buf bytes.Buffer
-	if err := imageops.EncodePNG(&buf, img, rec); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
-}
-
-// writePNG writes img with its recipe as output name.
+// writePNG writes img with its recipe as output name, streaming the PNG
+// to the output as it is compressed.
 func writePNG(r *pipeline.Run, name string, img image.Image, rec *imageops.Recipe) error {
-	data, err := encodePNG(img, rec)
+	out, err := r.Create(name)
 	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriterSize(out, 1<<16)
+	if err := imageops.EncodePNG(bw, img, rec); err != nil {
+		out.Close()
 		return fmt.Errorf("%s: %w", name, err)
 	}
-	return r.WriteFile(name, data)
+	if err := bw.Flush(); err != nil {
+		out.Close()
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return out.Close()
 }
 
 // readInput decodes output name of dependency dep, and its recipe (nil

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"runtime/debug"
 	"sort"
 	"strconv"
 	"strings"
@@ -114,6 +115,7 @@ func NewModelSet(cfg *manifests.Config, root string, rtOpts models.RuntimeOption
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &modelStore{root: root, rtOpts: rtOpts, log: log, folders: map[string]*folderEntry{}}
+	s.guard = newMemoryGuard(nil, s.reclaim)
 	s.setConfig(cfg)
 	return s
 }
@@ -133,6 +135,25 @@ type modelStore struct {
 
 	exMu      sync.Mutex
 	exemplars []*exemplarEntry // most recently used first
+
+	// guard admits the stages of every plan made with this set by their
+	// memory estimates (see Env.Memory).
+	guard *memoryGuard
+}
+
+// reclaim frees what memory the set can: the ONNX Runtime sessions no
+// stage is using (they load again when needed), then the Go heap's
+// garbage, returned to the system.
+func (s *modelStore) reclaim() {
+	s.rtMu.Lock()
+	rt := s.rt
+	s.rtMu.Unlock()
+	if rt != nil {
+		if n := rt.ReleaseIdle(); n > 0 {
+			s.log.Debug("released idle ONNX Runtime sessions to make room", "sessions", n)
+		}
+	}
+	debug.FreeOSMemory()
 }
 
 // exemplarEntry is one builtin:exemplar model: it holds the exemplars its

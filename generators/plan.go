@@ -43,6 +43,14 @@ type Env struct {
 	// fail with the model's error when they run, and every other asset
 	// still builds (kiln build --keep-going, kiln watch).
 	KeepGoing bool
+	// Memory reads how much memory is left, for the check every stage
+	// makes before it allocates: a stage whose estimated peak memory is
+	// more than runtime.memory_budget or than what Memory finds, less
+	// what the stages running beside it hold, fails with a message
+	// saying what to lower. Nil means the operating system's (the zero
+	// MemoryProbe); stages of a NewModelSet then share one check across
+	// builds.
+	Memory *MemoryProbe
 }
 
 // Plan expands every asset of p into pipeline stages: kind image into a
@@ -82,6 +90,10 @@ func Plan(p *manifests.Project, env *Env) ([]pipeline.Stage, error) {
 	}
 	if pl.ver == "" {
 		pl.ver = buildVersion()
+	}
+	pl.mem = memoryCheck{guard: guardFor(env), budget: p.Config.Runtime.MemoryBudget}
+	if pos, ok := p.Config.Where["runtime.memory_budget"]; ok {
+		pl.mem.budgetAt = pos.String()
 	}
 	pl.log = env.Log
 	if pl.log == nil {
@@ -133,6 +145,24 @@ type planner struct {
 	stages []pipeline.Stage
 	errs   manifests.ErrorList
 	broken *brokenModels // with KeepGoing: the models that cannot be used
+	mem    memoryCheck   // what stages check their memory estimates with
+}
+
+// guardFor returns the memory guard of a Plan: one for env.Memory, else
+// the model set's (shared by every build that uses it), else a new one.
+func guardFor(env *Env) *memoryGuard {
+	s, _ := env.Models.(*modelStore)
+	switch {
+	case env.Memory != nil:
+		reclaim := debug.FreeOSMemory
+		if s != nil {
+			reclaim = s.reclaim
+		}
+		return newMemoryGuard(env.Memory, reclaim)
+	case s != nil:
+		return s.guard
+	}
+	return newMemoryGuard(nil, nil)
 }
 
 // brokenModels is a ModelSet whose Open fails, for models the planner
@@ -227,7 +257,7 @@ func (pl *planner) asset(a *manifests.Asset) {
 			pl.fail(a, "image", "kind image without an image block", "")
 			return
 		}
-		pl.stages = append(pl.stages, SourceStage(a.ID, a.Image.Source, pl.where, pl.lim.MaxImageSize))
+		pl.stages = append(pl.stages, sourceStage(a.ID, a.Image.Source, pl.where, pl.lim.MaxImageSize, pl.mem))
 	case manifests.KindTileable:
 		pl.tileable(a)
 	case manifests.KindTexture:

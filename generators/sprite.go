@@ -181,8 +181,15 @@ func (pl *planner) sprite(a *manifests.Asset) {
 	for i := 0; i < n; i++ {
 		st.Publish[FrameOutput(i, n)] = FramePath(a.ID, i, n)
 	}
-	id, maxSize := a.ID, pl.lim.MaxImageSize
+	id, maxSize, mem, step := a.ID, pl.lim.MaxImageSize, pl.mem, sizeStep(mf.info)
 	st.Run = func(ctx context.Context, r *pipeline.Run) error {
+		if sz, ok := inputSize(r, frameRefs[0], maxSize); ok {
+			release, err := admitSheet(ctx, r.Log, mem, a, sp, sz, step)
+			if err != nil {
+				return err
+			}
+			defer release()
+		}
 		return buildSheet(ctx, r, id, frameRefs, sp, maxSize)
 	}
 	pl.stages = append(pl.stages, st)

@@ -7,6 +7,7 @@ import (
 	"math"
 
 	"github.com/kiln-dev/kiln/generators/imageops"
+	"github.com/kiln-dev/kiln/generators/sampler"
 	"github.com/kiln-dev/kiln/manifests"
 	"github.com/kiln-dev/kiln/pipeline"
 )
@@ -75,8 +76,18 @@ func (pl *planner) texture(a *manifests.Asset) {
 		d.Publish[MapOutput(m)] = MapPath(a.ID, m)
 	}
 	src := OutputRef{g.ID, ImageOutput}
-	maxSize := pl.lim.MaxImageSize
+	maxSize, mem, step := pl.lim.MaxImageSize, pl.mem, sizeStep(mf.info)
 	d.Run = func(ctx context.Context, r *pipeline.Run) error {
+		if sz, ok := inputSize(r, src, maxSize); ok {
+			est := func(w, h int) (sampler.Memory, error) { return deriveMemory(w, h, dp.MetallicMap), nil }
+			m, _ := est(sz.X, sz.Y)
+			release, err := mem.admit(ctx, r.Log, fmt.Sprintf("derive the PBR maps of a %dx%d albedo", sz.X, sz.Y), m,
+				func(fits func(sampler.Memory) bool) string { return sizeAdvice(a, sz.X, sz.Y, step, est, fits) })
+			if err != nil {
+				return err
+			}
+			defer release()
+		}
 		return derive(ctx, r, src, dp, maxSize)
 	}
 	pl.stages = append(pl.stages, d)

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/kiln-dev/kiln/generators/imageops"
+	"github.com/kiln-dev/kiln/generators/sampler"
 	"github.com/kiln-dev/kiln/manifests"
 	"github.com/kiln-dev/kiln/models/exemplar"
 	"github.com/kiln-dev/kiln/pipeline"
@@ -15,8 +16,19 @@ import (
 // (with recipe) as ImageOutput. A tiled image also gets its seam metric
 // in the report ("seams": "x=1.03 y=1.05").
 func (pl *planner) genStage(a *manifests.Asset, id, kind string, gen genParams, mf modelFacts, init *OutputRef, initWhere string) pipeline.Stage {
+	step := sizeStep(mf.info)
+	return pl.genStageWith(a, id, kind, gen, mf, init, initWhere, func(est sizeEstimate, fits func(sampler.Memory) bool) string {
+		return sizeAdvice(a, gen.Width, gen.Height, step, est, fits)
+	})
+}
+
+// genStageWith is genStage with its own advice on what to lower when the
+// generation does not fit in memory.
+func (pl *planner) genStageWith(a *manifests.Asset, id, kind string, gen genParams, mf modelFacts, init *OutputRef, initWhere string,
+	advise func(est sizeEstimate, fits func(sampler.Memory) bool) string) pipeline.Stage {
 	s := pl.stage(a, id, kind, genVersion, true)
-	job := &genJob{models: pl.env.Models, model: a.Model, fp: mf.fp, version: pl.ver, p: gen, maxSize: pl.lim.MaxImageSize}
+	job := &genJob{models: pl.env.Models, model: a.Model, fp: mf.fp, version: pl.ver, p: gen, maxSize: pl.lim.MaxImageSize,
+		mem: pl.mem, advise: advise}
 	s.Params = &job.p
 	s.Models = []string{mf.fp}
 	if len(gen.Exemplars) > 0 {
@@ -28,6 +40,11 @@ func (pl *planner) genStage(a *manifests.Asset, id, kind string, gen genParams, 
 		addDep(&s, init.Stage, initWhere)
 	}
 	s.Run = func(ctx context.Context, r *pipeline.Run) error {
+		release, err := job.admit(ctx, r)
+		if err != nil {
+			return err
+		}
+		defer release()
 		img, rec, err := job.run(ctx, r)
 		if err != nil {
 			return err

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -337,4 +338,34 @@ func worldSnapshot(t *testing.T, dir string, skip []string) map[string]string {
 func hex2(i int) string {
 	const digits = "0123456789abcdef"
 	return string([]byte{digits[i>>4], digits[i&15]})
+}
+
+// TestMemoryLimitRefusal runs a tileable 8192² (which the default limits
+// allow) under a 4 GB address-space limit: the stage is refused from its
+// memory estimate with exit 1 and its manifest position, never a Go
+// runtime "out of memory" crash. The limit is an rlimit, so the outcome
+// does not depend on the machine's free memory.
+func TestMemoryLimitRefusal(t *testing.T) {
+	t.Parallel()
+	p := t.TempDir()
+	writeFiles(t, p, map[string]string{"kiln.yaml": imageConfig,
+		"m.kiln.yaml": "version: 1\nassets:\n  - {id: big, kind: tileable, model: ex, prompt: stone, size: 8192}\n"})
+	cmd := exec.Command("sh", "-c", `ulimit -v 4000000 && exec "$0" build -q`, kilnBin)
+	cmd.Dir = p
+	out, err := cmd.CombinedOutput()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	text := string(out)
+	if code != 1 || !strings.Contains(text, "m.kiln.yaml:3:5: not enough memory to generate 8192x8192") || !strings.Contains(text, "lower size") {
+		t.Errorf("exit %d:\n%s", code, text)
+	}
+	for _, crash := range []string{"fatal error", "goroutine ", "panic:"} {
+		if strings.Contains(text, crash) {
+			t.Errorf("kiln crashed (%q):\n%s", crash, text)
+		}
+	}
 }

@@ -156,43 +156,95 @@ func a1111Quote(s string) string {
 // EncodePNG writes img as a PNG carrying rec as text chunks (see
 // [Recipe]); rec nil writes a plain PNG. The chunks are inserted right
 // after IHDR into image/png's output, so readers meet them before the
-// pixels. The same image and recipe always give the same bytes.
+// pixels. The same image and recipe always give the same bytes. The PNG
+// is streamed to w as it is compressed, never held whole in memory; when
+// an error is returned, w may have received part of it.
 func EncodePNG(w io.Writer, img image.Image, rec *Recipe) error {
-	var buf bytes.Buffer
 	enc := png.Encoder{CompressionLevel: png.DefaultCompression}
-	if err := enc.Encode(&buf, img); err != nil {
-		return fmt.Errorf("encode png: %w", err)
-	}
-	data := buf.Bytes()
-	if rec == nil {
-		if _, err := w.Write(data); err != nil {
-			return fmt.Errorf("write png: %w", err)
+	out := &recipeWriter{w: w}
+	if rec != nil {
+		if err := rec.validate(); err != nil {
+			return fmt.Errorf("encode png: %w", err)
 		}
-		return nil
+		var chunks bytes.Buffer
+		for _, f := range rec.Fields() {
+			writeChunk(&chunks, "iTXt", itxt(recipePrefix+f[0], f[1]))
+		}
+		b := img.Bounds()
+		params := rec.Parameters(b.Dx(), b.Dy())
+		if latin, ok := toLatin1(params); ok {
+			writeChunk(&chunks, "tEXt", append([]byte("parameters\x00"), latin...))
+		} else {
+			writeChunk(&chunks, "iTXt", itxt("parameters", params))
+		}
+		out.chunks = chunks.Bytes()
+		out.head = make([]byte, 0, afterIHDR)
 	}
-	if err := rec.validate(); err != nil {
+	err := enc.Encode(out, img)
+	switch {
+	case out.werr != nil:
+		return fmt.Errorf("write png: %w", out.werr)
+	case err != nil:
 		return fmt.Errorf("encode png: %w", err)
-	}
-	// Signature (8) + IHDR: length (4), type (4), 13 data bytes, CRC (4).
-	const afterIHDR = 8 + 4 + 4 + 13 + 4
-	if len(data) < afterIHDR || string(data[12:16]) != "IHDR" || binary.BigEndian.Uint32(data[8:12]) != 13 {
+	case rec != nil && out.head != nil:
 		return fmt.Errorf("encode png: unexpected encoder output (no IHDR first)")
 	}
-	var chunks bytes.Buffer
-	for _, f := range rec.Fields() {
-		writeChunk(&chunks, "iTXt", itxt(recipePrefix+f[0], f[1]))
-	}
-	b := img.Bounds()
-	params := rec.Parameters(b.Dx(), b.Dy())
-	if latin, ok := toLatin1(params); ok {
-		writeChunk(&chunks, "tEXt", append([]byte("parameters\x00"), latin...))
-	} else {
-		writeChunk(&chunks, "iTXt", itxt("parameters", params))
-	}
-	for _, part := range [][]byte{data[:afterIHDR], chunks.Bytes(), data[afterIHDR:]} {
-		if _, err := w.Write(part); err != nil {
-			return fmt.Errorf("write png: %w", err)
+	return nil
+}
+
+// afterIHDR is where a PNG's IHDR chunk ends: signature (8), then length
+// (4), type (4), 13 data bytes and CRC (4).
+const afterIHDR = 8 + 4 + 4 + 13 + 4
+
+// recipeWriter passes image/png's output on to w, inserting chunks after
+// the IHDR chunk: it holds the first afterIHDR bytes (head, nil once they
+// are written, or when there are no chunks to insert) until it has them
+// all.
+type recipeWriter struct {
+	w      io.Writer
+	head   []byte
+	chunks []byte
+	werr   error // the first error writing to w
+}
+
+var errNoIHDR = errors.New("unexpected encoder output (no IHDR first)")
+
+func (r *recipeWriter) Write(p []byte) (int, error) {
+	n := len(p)
+	if r.head != nil {
+		take := min(afterIHDR-len(r.head), len(p))
+		r.head = append(r.head, p[:take]...)
+		p = p[take:]
+		if len(r.head) < afterIHDR {
+			return n, nil
 		}
+		if string(r.head[12:16]) != "IHDR" || binary.BigEndian.Uint32(r.head[8:12]) != 13 {
+			return 0, errNoIHDR
+		}
+		head := r.head
+		r.head = nil
+		if err := r.write(head); err != nil {
+			return 0, err
+		}
+		if err := r.write(r.chunks); err != nil {
+			return 0, err
+		}
+	}
+	if len(p) > 0 {
+		if err := r.write(p); err != nil {
+			return 0, err
+		}
+	}
+	return n, nil
+}
+
+func (r *recipeWriter) write(p []byte) error {
+	if r.werr != nil {
+		return r.werr
+	}
+	if _, err := r.w.Write(p); err != nil {
+		r.werr = err
+		return err
 	}
 	return nil
 }

@@ -100,15 +100,9 @@ func ContactSheet(images []*Float, labels []string, o ContactOptions) (*image.NR
 		if img.Empty() {
 			return nil, fmt.Errorf("contact sheet: image %d is empty", i)
 		}
-		t := img
-		if o.Thumb > 0 && max(img.W, img.H) > o.Thumb {
-			s := float64(o.Thumb) / float64(max(img.W, img.H))
-			w := max(1, int(math.Round(float64(img.W)*s)))
-			h := max(1, int(math.Round(float64(img.H)*s)))
-			var err error
-			if t, err = Resize(img, w, h, Lanczos3, Edges{}); err != nil {
-				return nil, fmt.Errorf("contact sheet: image %d: %w", i, err)
-			}
+		t, err := Thumbnail(img, o.Thumb)
+		if err != nil {
+			return nil, fmt.Errorf("contact sheet: image %d: %w", i, err)
 		}
 		thumbs[i] = t.NRGBA()
 		cellW, cellH = max(cellW, t.W), max(cellH, t.H)
@@ -135,6 +129,21 @@ func ContactSheet(images []*Float, labels []string, o ContactOptions) (*image.NR
 		drawText(sheet, x0+(cellW-textWidth(label, scale))/2, y0+cellH+4*scale, label, scale, contactLabel)
 	}
 	return sheet, nil
+}
+
+// Thumbnail returns f shrunk (Lanczos3) so that its larger side is thumb
+// pixels, as ContactSheet shrinks its images; f itself when it is no
+// larger or thumb is 0. A thumbnail passed to ContactSheet with the same
+// Thumb is drawn as it is, so callers holding many large images can
+// shrink each as they get it.
+func Thumbnail(f *Float, thumb int) (*Float, error) {
+	if thumb <= 0 || max(f.W, f.H) <= thumb {
+		return f, nil
+	}
+	s := float64(thumb) / float64(max(f.W, f.H))
+	w := max(1, int(math.Round(float64(f.W)*s)))
+	h := max(1, int(math.Round(float64(f.H)*s)))
+	return Resize(f, w, h, Lanczos3, Edges{})
 }
 
 // fitLabel cuts s to at most n characters, ending in "..." when cut.
