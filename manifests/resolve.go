@@ -783,6 +783,30 @@ func bindConfig(sp *specs, o *object) *Config {
 	if mb, ok := rt.get("memory_budget").(int64); ok {
 		c.Runtime.MemoryBudget = mb
 	}
+	if rt.has("spinning") {
+		spin := rt.bool("spinning")
+		c.Runtime.Spinning = &spin
+	}
+	po := rt.sub("provider_options")
+	for _, provider := range []string{"cuda", "tensorrt"} {
+		o := po.o.sub(provider)
+		if o == nil {
+			continue
+		}
+		opts := map[string]string{}
+		for _, e := range o.ents {
+			if e.v == nil {
+				continue // a bad value, already reported
+			}
+			if v, ok := e.v.v.(string); ok {
+				opts[e.name] = v
+			}
+		}
+		if c.Runtime.ProviderOptions == nil {
+			c.Runtime.ProviderOptions = map[string]map[string]string{}
+		}
+		c.Runtime.ProviderOptions[provider] = opts
+	}
 	l := b.sub("limits")
 	c.Limits = Limits{
 		MaxImageSize:   l.int("max_image_size"),

@@ -2,6 +2,9 @@ package manifests
 
 import (
 	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -475,9 +478,16 @@ func newSpecs() *specs {
 			fld("device_id", integer("Device index.").rng(0, 1024).dflt(0)),
 			fld("fallback", enum("cpu: run on the CPU when the device is unavailable; none: fail.", "cpu", "none").dflt("none")),
 			fld("threads", integer("Intra-op threads (0: ONNX Runtime decides).").rng(0, 1024).dflt(0)),
+			fld("spinning", boolean("Let ONNX Runtime's thread pools spin (busy-wait) between operators: less latency, "+
+				"but the waiting threads burn cores other stages could use. Not written: ONNX Runtime's default, on.").dflt(true)),
 			fld("memory_budget", anyOf("Memory for cached sessions, e.g. \"4GiB\" (0: no cap).",
 				integer("").atLeast(0), str("").pat(bytesPattern)).describe(`a byte count or a size like "4GiB"`).
 				with(byteSizePost(0, 1<<50))),
+			fld("provider_options", obj("Options of the cuda and tensorrt execution providers, over kiln's defaults "+
+				"(ONNX Runtime 1.24's names; values as ONNX Runtime takes them, booleans as true/false or 0/1).",
+				fld("cuda", providerOptionsSpec("cuda")),
+				fld("tensorrt", providerOptionsSpec("tensorrt")),
+			)),
 		)),
 		fld("defaults", &spec{kind: kRaw, doc: s.defaults.doc, elem: s.defaults}),
 		fld("limits", obj("Resource limits.",
@@ -644,4 +654,192 @@ func containsKind(ks []Kind, k Kind) bool {
 		}
 	}
 	return false
+}
+
+// providerOption is one execution provider option kiln.yaml may name.
+type providerOption struct {
+	name string
+	kind string // "bool", "uint", "int", "size", "string" or "enum"
+	doc  string
+	enum []string
+	// refuse says why the option cannot be set and what to do instead.
+	refuse string
+}
+
+// providerOptionTable lists the options of the cuda and tensorrt
+// providers, as ONNX Runtime 1.24 names them. The models package, which
+// passes them on, keeps the same table (models.ProviderOptionKeys); a
+// test keeps the two equal.
+func providerOptionTable(provider string) []providerOption {
+	pointer := "it takes a memory address, which only a program embedding ONNX Runtime can give"
+	device := "set runtime.device_id (or --device-id) instead"
+	switch provider {
+	case "cuda":
+		return []providerOption{
+			{name: "gpu_mem_limit", kind: "size", doc: "Most device memory a session's arena may take, e.g. \"6GiB\" (default: runtime.memory_budget, else no limit)."},
+			{name: "arena_extend_strategy", kind: "enum", enum: []string{"kNextPowerOfTwo", "kSameAsRequested"}, doc: "How the arena grows (default kSameAsRequested)."},
+			{name: "cudnn_conv_algo_search", kind: "enum", enum: []string{"EXHAUSTIVE", "HEURISTIC", "DEFAULT"}, doc: "How cuDNN picks convolution algorithms (default EXHAUSTIVE: benchmarked once per shape)."},
+			{name: "do_copy_in_default_stream", kind: "bool", doc: "Copy on the compute stream (default 1)."},
+			{name: "cudnn_conv_use_max_workspace", kind: "bool", doc: "Let cuDNN use as much workspace as its fastest algorithms want (default 1)."},
+			{name: "enable_cuda_graph", kind: "bool", doc: "Capture CUDA graphs (default 0: they need fixed shapes and device buffers, which kiln does not use)."},
+			{name: "cudnn_conv1d_pad_to_nc1d", kind: "bool"},
+			{name: "tunable_op_enable", kind: "bool"},
+			{name: "tunable_op_tuning_enable", kind: "bool"},
+			{name: "tunable_op_max_tuning_duration_ms", kind: "uint"},
+			{name: "enable_skip_layer_norm_strict_mode", kind: "bool"},
+			{name: "prefer_nhwc", kind: "bool"},
+			{name: "use_ep_level_unified_stream", kind: "bool"},
+			{name: "use_tf32", kind: "bool"},
+			{name: "fuse_conv_bias", kind: "bool"},
+			{name: "sdpa_kernel", kind: "uint"},
+			{name: "device_id", refuse: device},
+			{name: "has_user_compute_stream", refuse: pointer},
+			{name: "user_compute_stream", refuse: pointer},
+			{name: "gpu_external_alloc", refuse: pointer},
+			{name: "gpu_external_free", refuse: pointer},
+			{name: "gpu_external_empty_cache", refuse: pointer},
+		}
+	case "tensorrt":
+		profile := "kiln sets the optimisation profiles of each graph from the image sizes the project uses"
+		context := "kiln keeps compiled engines in its engine cache and does not write or load EP context models"
+		return []providerOption{
+			{name: "trt_max_workspace_size", kind: "size", doc: "Most memory TensorRT may use while building, e.g. \"4GiB\" (default: ONNX Runtime's)."},
+			{name: "trt_max_partition_iterations", kind: "uint"},
+			{name: "trt_min_subgraph_size", kind: "uint"},
+			{name: "trt_fp16_enable", kind: "bool", doc: "Let TensorRT run layers in float16 (default 1)."},
+			{name: "trt_bf16_enable", kind: "bool"},
+			{name: "trt_int8_enable", kind: "bool"},
+			{name: "trt_int8_calibration_table_name", kind: "string"},
+			{name: "trt_int8_use_native_calibration_table", kind: "bool"},
+			{name: "trt_dla_enable", kind: "bool"},
+			{name: "trt_dla_core", kind: "uint"},
+			{name: "trt_dump_subgraphs", kind: "bool"},
+			{name: "trt_engine_cache_enable", kind: "bool", doc: "Keep compiled engines (default 1)."},
+			{name: "trt_engine_cache_path", kind: "string", doc: "Folder kiln keeps its engine folders in, one per graph, size range and version (default: <kiln cache>/tensorrt; relative to the project)."},
+			{name: "trt_engine_cache_prefix", kind: "string"},
+			{name: "trt_engine_decryption_enable", kind: "bool"},
+			{name: "trt_engine_decryption_lib_path", kind: "string"},
+			{name: "trt_force_sequential_engine_build", kind: "bool"},
+			{name: "trt_context_memory_sharing_enable", kind: "bool"},
+			{name: "trt_layer_norm_fp32_fallback", kind: "bool"},
+			{name: "trt_timing_cache_enable", kind: "bool", doc: "Keep TensorRT's kernel timings, which speed up later compiles (default 1)."},
+			{name: "trt_timing_cache_path", kind: "string", doc: "Folder kiln keeps the timing caches in, one per TensorRT version (default: <kiln cache>/tensorrt; relative to the project)."},
+			{name: "trt_force_timing_cache", kind: "bool"},
+			{name: "trt_detailed_build_log", kind: "bool"},
+			{name: "trt_build_heuristics_enable", kind: "bool"},
+			{name: "trt_sparsity_enable", kind: "bool"},
+			{name: "trt_builder_optimization_level", kind: "uint", doc: "0 to 5: lower builds faster, higher may run faster (default 3)."},
+			{name: "trt_auxiliary_streams", kind: "int"},
+			{name: "trt_tactic_sources", kind: "string"},
+			{name: "trt_extra_plugin_lib_paths", kind: "string"},
+			{name: "trt_cuda_graph_enable", kind: "bool"},
+			{name: "trt_engine_hw_compatible", kind: "bool"},
+			{name: "trt_op_types_to_exclude", kind: "string"},
+			{name: "device_id", refuse: device},
+			{name: "trt_profile_min_shapes", refuse: profile},
+			{name: "trt_profile_opt_shapes", refuse: profile},
+			{name: "trt_profile_max_shapes", refuse: profile},
+			{name: "trt_dump_ep_context_model", refuse: context},
+			{name: "trt_ep_context_file_path", refuse: context},
+			{name: "trt_ep_context_embed_mode", refuse: context},
+			{name: "trt_weight_stripped_engine_enable", refuse: "weight-stripped engines need the EP context models kiln does not use"},
+			{name: "trt_onnx_model_folder_path", refuse: context},
+			{name: "has_user_compute_stream", refuse: pointer},
+			{name: "user_compute_stream", refuse: pointer},
+			{name: "trt_onnx_bytestream", refuse: pointer},
+			{name: "trt_onnx_bytestream_size", refuse: pointer},
+			{name: "trt_external_data_bytestream", refuse: pointer},
+			{name: "trt_external_data_bytestream_size", refuse: pointer},
+		}
+	}
+	return nil
+}
+
+// ProviderOptionKeys lists, sorted, the options runtime.provider_options
+// may set for provider (cuda or tensorrt; nil for others).
+func ProviderOptionKeys(provider string) []string {
+	var keys []string
+	for _, o := range providerOptionTable(provider) {
+		if o.refuse == "" {
+			keys = append(keys, o.name)
+		}
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// providerOptionsSpec is runtime.provider_options.<provider>: its options,
+// each converted to the string ONNX Runtime takes.
+func providerOptionsSpec(provider string) *spec {
+	var fields []*field
+	for _, o := range providerOptionTable(provider) {
+		fields = append(fields, fld(o.name, providerOptionSpec(provider, o)))
+	}
+	return obj("Options of the "+provider+" execution provider.", fields...)
+}
+
+func providerOptionSpec(provider string, o providerOption) *spec {
+	doc := o.doc
+	if doc == "" {
+		doc = "ONNX Runtime's " + provider + " option " + o.name + "."
+	}
+	asString := func(d *decoder, p string, v *value) (any, bool) {
+		switch x := v.v.(type) {
+		case bool:
+			if x {
+				return "1", true
+			}
+			return "0", true
+		case int64:
+			return strconv.FormatInt(x, 10), true
+		case string:
+			return x, true
+		}
+		return nil, false
+	}
+	switch {
+	case o.refuse != "":
+		return str("Not settable: "+o.refuse+".").loose().x("not", map[string]any{}).with(func(d *decoder, p string, v *value) (any, bool) {
+			d.add(v.pos, p, fmt.Sprintf("%s provider option %s cannot be set", provider, o.name), o.refuse)
+			return nil, false
+		})
+	case o.kind == "bool":
+		return anyOf(doc, boolean(""), integer("").rng(0, 1), enum("", "0", "1", "true", "false")).
+			describe("true, false, 0 or 1").with(func(d *decoder, p string, v *value) (any, bool) {
+			if s, ok := v.v.(string); ok {
+				v.v = s == "1" || s == "true"
+			}
+			if i, ok := v.v.(int64); ok {
+				v.v = i == 1
+			}
+			return asString(d, p, v)
+		})
+	case o.kind == "uint" || o.kind == "int":
+		pattern, what := `^[0-9]+$`, "a non-negative integer"
+		n := integer("").atLeast(0)
+		if o.kind == "int" {
+			pattern, what, n = `^-?[0-9]+$`, "an integer", integer("")
+		}
+		re := regexp.MustCompile(pattern)
+		return anyOf(doc, n, str("").pat(pattern)).describe(what).with(func(d *decoder, p string, v *value) (any, bool) {
+			if s, ok := v.v.(string); ok && !re.MatchString(s) {
+				d.add(v.pos, p, fmt.Sprintf("expected %s, got %s", what, quote(s)), "")
+				return nil, false
+			}
+			return asString(d, p, v)
+		})
+	case o.kind == "size":
+		size := byteSizePost(0, 1<<50)
+		return anyOf(doc, integer("").atLeast(0), str("").pat(bytesPattern)).describe(`a byte count or a size like "4GiB"`).
+			with(func(d *decoder, p string, v *value) (any, bool) {
+				n, ok := size(d, p, v)
+				if !ok {
+					return nil, false
+				}
+				return strconv.FormatInt(n.(int64), 10), true
+			})
+	case o.kind == "enum":
+		return enum(doc, o.enum...)
+	}
+	return str(doc).nonempty("").with(asString)
 }

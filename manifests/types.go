@@ -495,8 +495,16 @@ type Runtime struct {
 	Fallback string
 	// Threads is the intra-op thread count; 0 lets ONNX Runtime choose.
 	Threads int
+	// Spinning turns ONNX Runtime's thread-pool spinning on or off; nil
+	// (not written) keeps ONNX Runtime's default, on.
+	Spinning *bool
 	// MemoryBudget caps the session pool in bytes; 0 means no cap.
 	MemoryBudget int64
+	// ProviderOptions are runtime.provider_options: options of the cuda
+	// and tensorrt execution providers by provider, over kiln's defaults.
+	// Values are strings as ONNX Runtime takes them (booleans "0" or "1").
+	// Nil when not written.
+	ProviderOptions map[string]map[string]string
 }
 
 // Limits are the resource limits a typo cannot get past.
@@ -561,6 +569,7 @@ type Config struct {
 	Limits    Limits
 	Godot     Godot
 	Watch     Watch
+
 
 	Where map[string]Pos
 

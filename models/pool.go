@@ -73,7 +73,8 @@ type poolEntry struct {
 	inputs   []TensorInfo
 	outputs  []TensorInfo
 	provider string
-	doomed   bool // removed from the pool; destroy when refs reaches 0
+	trt      *trtGraph // the graph's TensorRT set-up; nil on other providers
+	doomed   bool      // removed from the pool; destroy when refs reaches 0
 }
 
 func newPool(rt *Runtime, budget int64) *pool {
@@ -181,7 +182,7 @@ func (p *pool) acquire(ctx context.Context, spec SessionSpec) (*Session, error) 
 
 	start := time.Now()
 	spec.Path = key.Path
-	sess, ins, outs, provider, err := p.rt.createSession(spec)
+	sess, ins, outs, provider, trt, err := p.rt.createSession(ctx, spec)
 	p.mu.Lock()
 	if err != nil {
 		e.err = err
@@ -190,7 +191,7 @@ func (p *pool) acquire(ctx context.Context, spec SessionSpec) (*Session, error) 
 		p.mu.Unlock()
 		return nil, err
 	}
-	e.sess, e.inputs, e.outputs, e.provider = sess, ins, outs, provider
+	e.sess, e.inputs, e.outputs, e.provider, e.trt = sess, ins, outs, provider, trt
 	close(e.ready)
 	p.mu.Unlock()
 	p.rt.stats.loads.Add(1)
@@ -325,6 +326,20 @@ func (s *Session) Run(ctx context.Context, inputs, outputs []ort.Value) error {
 			mu.Unlock()
 		}()
 	}
+	// Shapes the TensorRT engine does not cover make TensorRT build
+	// again, inside this run: say so.
+	var build string
+	var before map[string]fileStamp
+	if t := s.e.trt; t != nil {
+		var outside bool
+		if build, outside = t.admit(s.e.inputs, inputs); build != "" {
+			before = engineFiles(t.engineDir)
+			if outside {
+				s.p.rt.log.Warn("input shapes outside the TensorRT optimisation profile: TensorRT builds the engine again (minutes for a UNet); list the size in the project so that its profile covers it", "graph", t.label, "why", build)
+			}
+			notifyEngine(ctx, EngineEvent{Graph: t.label, Provider: ProviderTensorRT, Reason: build, Cache: t.engineDir})
+		}
+	}
 	// The goroutine stays on its thread so that the thread's CPU clock
 	// measures the run (ONNX Runtime runs on the calling thread, plus its
 	// intra-op pool when it has more than one thread).
@@ -335,6 +350,9 @@ func (s *Session) Run(ctx context.Context, inputs, outputs []ort.Value) error {
 	wall := time.Since(start)
 	cpu = threadCPU() - cpu
 	runtime.UnlockOSThread()
+	if build != "" {
+		s.p.rt.engineDone(ctx, s.e.trt, build, before, wall)
+	}
 	st := &s.p.rt.stats
 	st.runNanos.Add(int64(wall))
 	st.runCPUNanos.Add(int64(cpu))
@@ -351,12 +369,14 @@ func (s *Session) Run(ctx context.Context, inputs, outputs []ort.Value) error {
 // createSession creates an ONNX Runtime session for path on the Runtime's
 // provider, falling back to the CPU when that is allowed and the provider
 // fails at session creation (for example a CUDA build on a machine whose
-// driver is missing).
-func (r *Runtime) createSession(spec SessionSpec) (*ort.DynamicAdvancedSession, []TensorInfo, []TensorInfo, string, error) {
+// driver is missing). On the tensorrt provider it also sets up the
+// graph's engine cache and profile, and reports the engine build to
+// ctx's WithEngineNotify.
+func (r *Runtime) createSession(ctx context.Context, spec SessionSpec) (*ort.DynamicAdvancedSession, []TensorInfo, []TensorInfo, string, *trtGraph, error) {
 	path, outputs := spec.Path, spec.Outputs
 	info, err := r.specGraphInfo(spec)
 	if err != nil {
-		return nil, nil, nil, "", err
+		return nil, nil, nil, "", nil, err
 	}
 	outs := info.Outputs
 	if outputs != nil {
@@ -364,30 +384,65 @@ func (r *Runtime) createSession(spec SessionSpec) (*ort.DynamicAdvancedSession, 
 		for _, n := range outputs {
 			o, ok := info.Output(n)
 			if !ok {
-				return nil, nil, nil, "", fmt.Errorf("%s has no output %q (it has %s)", path, n, strings.Join(names(info.Outputs), ", "))
+				return nil, nil, nil, "", nil, fmt.Errorf("%s has no output %q (it has %s)", path, n, strings.Join(names(info.Outputs), ", "))
 			}
 			outs = append(outs, o)
 		}
 	}
 	provider := r.Provider()
-	sess, err := r.newSession(spec, info.Inputs, outs, provider)
+	var trt *trtGraph
+	if provider == ProviderTensorRT {
+		if trt, err = r.prepareTensorRT(ctx, spec, info); err != nil {
+			return nil, nil, nil, "", nil, err
+		}
+	}
+	sess, err := r.newSessionReporting(ctx, spec, info, outs, provider, trt)
 	if err != nil && provider != ProviderCPU && r.fallback {
 		r.log.Warn("execution provider failed to create a session; falling back to CPU", "provider", provider, "model", path, "err", err)
 		cpu := ProviderCPU
 		r.effective.Store(&cpu)
 		r.stats.fallbacks.Add(1)
-		provider = ProviderCPU
-		sess, err = r.newSession(spec, info.Inputs, outs, provider)
+		provider, trt = ProviderCPU, nil
+		sess, err = r.newSession(spec, info.Inputs, outs, provider, nil)
 	}
 	if err != nil {
-		return nil, nil, nil, "", err
+		return nil, nil, nil, "", nil, err
 	}
-	return sess, info.Inputs, outs, provider, nil
+	return sess, info.Inputs, outs, provider, trt, nil
 }
 
-func (r *Runtime) newSession(spec SessionSpec, ins, outs []TensorInfo, provider string) (*ort.DynamicAdvancedSession, error) {
+// newSessionReporting is newSession, reporting the TensorRT engine build
+// that session creation does when the graph's shapes are all known.
+func (r *Runtime) newSessionReporting(ctx context.Context, spec SessionSpec, info GraphInfo, outs []TensorInfo, provider string, trt *trtGraph) (*ort.DynamicAdvancedSession, error) {
+	if trt == nil || !trt.buildsAtCreation(info) {
+		return r.newSession(spec, info.Inputs, outs, provider, trt)
+	}
+	const reason = "new session"
+	before := engineFiles(trt.engineDir)
+	notifyEngine(ctx, EngineEvent{Graph: trt.label, Provider: provider, Reason: reason, Cache: trt.engineDir})
+	start := time.Now()
+	sess, err := r.newSession(spec, info.Inputs, outs, provider, trt)
+	r.engineDone(ctx, trt, reason, before, time.Since(start))
+	return sess, err
+}
+
+// engineDone logs and reports the end of TensorRT engine work that took
+// took: a compile when the engine folder gained or rewrote an engine
+// file, a load from the cache otherwise.
+func (r *Runtime) engineDone(ctx context.Context, trt *trtGraph, reason string, before map[string]fileStamp, took time.Duration) {
+	e := EngineEvent{Graph: trt.label, Provider: ProviderTensorRT, Reason: reason, Cache: trt.engineDir, Done: true, Took: took,
+		Compiled: changedFiles(before, engineFiles(trt.engineDir))}
+	if e.Compiled {
+		r.log.Info("compiled TensorRT engine", "graph", e.Graph, "took", took.Round(time.Millisecond), "why", reason, "cache", e.Cache)
+	} else {
+		r.log.Debug("TensorRT engine ready", "graph", e.Graph, "took", took.Round(time.Millisecond), "why", reason, "cache", e.Cache)
+	}
+	notifyEngine(ctx, e)
+}
+
+func (r *Runtime) newSession(spec SessionSpec, ins, outs []TensorInfo, provider string, trt *trtGraph) (*ort.DynamicAdvancedSession, error) {
 	path := spec.Path
-	so, err := r.sessionOptions(provider)
+	so, err := r.sessionOptions(provider, trt)
 	if err != nil {
 		return nil, err
 	}

@@ -51,15 +51,33 @@ type RuntimeOptions struct {
 	// DeviceID selects the GPU (or other device) for providers that have
 	// several.
 	DeviceID int
-	// ProviderOptions are extra provider-specific options passed to ONNX
-	// Runtime as they are (for example device_type for OpenVINO).
-	ProviderOptions map[string]string
+	// ProviderOptions are provider-specific options, by provider name
+	// (cuda, tensorrt, openvino, ...). For cuda and tensorrt they override
+	// kiln's defaults (the README's "ONNX Runtime and GPUs" lists them and
+	// why) and are checked against the options ONNX Runtime 1.24 knows
+	// (ProviderOptionKeys); the cuda options also apply to the CUDA
+	// provider that runs what TensorRT cannot. Other providers get theirs
+	// as they are (for example device_type for OpenVINO).
+	ProviderOptions map[string]map[string]string
 	// Fallback "cpu" makes an unavailable provider a warning and runs on
 	// the CPU instead; "" makes it an error.
 	Fallback string
 	// Threads is the number of intra-op threads per session; 0 lets ONNX
 	// Runtime choose (one per physical core).
 	Threads int
+	// Spinning, when set, turns the spinning of ONNX Runtime's thread
+	// pools on or off (the session options session.intra_op.allow_spinning
+	// and session.inter_op.allow_spinning). A spinning thread waits for
+	// work by busy-looping, which saves the wake-up latency between
+	// operators but burns the core other stages could use. nil keeps ONNX
+	// Runtime's default, spinning on. With one thread there is no
+	// intra-op pool to spin.
+	Spinning *bool
+	// Shapes are the image and batch sizes the project will generate,
+	// from which TensorRT's optimisation profiles are made (see
+	// ShapePlan). The zero plan gives no profiles: TensorRT then builds
+	// for the shapes it sees first, and again for larger ones.
+	Shapes ShapePlan
 	// MemoryBudget bounds the estimated memory of the sessions the pool
 	// keeps loaded, in bytes; 0 means no bound. Sessions in use are never
 	// evicted, so the budget can be exceeded while they run.
@@ -80,11 +98,20 @@ type Runtime struct {
 	version   string
 	requested string
 	deviceID  int
-	provOpts  map[string]string
+	provOpts  map[string]map[string]string // checked, by provider
 	fallback  bool
 	threads   int
+	spinning  *bool
+	budget    int64
 	log       *slog.Logger
 	cacheDir  string
+
+	shapes atomic.Pointer[ShapePlan]
+	// trtVer is the TensorRT version, looked up once by trtOnce
+	// (trtVersionFn replaces the lookup in tests).
+	trtOnce      sync.Once
+	trtVer       string
+	trtVersionFn func() string
 
 	effective atomic.Pointer[string] // provider sessions actually use
 	pool      *pool
@@ -122,6 +149,18 @@ func NewRuntime(opts RuntimeOptions) (*Runtime, error) {
 	if opts.Library == "" {
 		return nil, errors.New("no ONNX Runtime library given; " + libraryHint)
 	}
+	provOpts := map[string]map[string]string{}
+	for _, p := range sortedKeys(opts.ProviderOptions) {
+		name := strings.ToLower(strings.TrimSpace(p))
+		if !validProvider(name) {
+			return nil, fmt.Errorf("provider options for unknown execution provider %q: use one of %s", p, strings.Join(Providers, ", "))
+		}
+		checked, err := checkProviderOptions(name, opts.ProviderOptions[p])
+		if err != nil {
+			return nil, err
+		}
+		provOpts[name] = checked
+	}
 	version, err := loadEnvironment(opts.Library, log)
 	if err != nil {
 		return nil, err
@@ -135,12 +174,15 @@ func NewRuntime(opts RuntimeOptions) (*Runtime, error) {
 		version:   version,
 		requested: provider,
 		deviceID:  opts.DeviceID,
-		provOpts:  opts.ProviderOptions,
+		provOpts:  provOpts,
 		fallback:  opts.Fallback == ProviderCPU,
 		threads:   opts.Threads,
+		spinning:  opts.Spinning,
+		budget:    opts.MemoryBudget,
 		log:       log,
 		cacheDir:  cacheDir,
 	}
+	r.PlanShapes(opts.Shapes)
 	eff := provider
 	if provider != ProviderCPU {
 		if err := r.probeProvider(provider); err != nil {
@@ -191,6 +233,18 @@ func (r *Runtime) Version() string { return r.version }
 
 // Library is the path of the loaded ONNX Runtime library.
 func (r *Runtime) Library() string { return r.lib }
+
+// PlanShapes replaces the shape plan TensorRT's optimisation profiles are
+// made from (RuntimeOptions.Shapes). Sessions created from then on use
+// it; loaded ones keep the profile they were built with.
+func (r *Runtime) PlanShapes(p ShapePlan) {
+	p.Sizes = append([]ImageSize(nil), p.Sizes...)
+	p.Batches = append([]int(nil), p.Batches...)
+	r.shapes.Store(&p)
+}
+
+// ShapePlan returns the shape plan in use.
+func (r *Runtime) ShapePlan() ShapePlan { return *r.shapes.Load() }
 
 // Close destroys every idle session and marks the Runtime closed; sessions
 // still in use are destroyed when released. The process-wide ONNX Runtime
@@ -282,9 +336,32 @@ func explainLoadError(lib string, err error) error {
 
 // ---- execution providers ----
 
-// sessionOptions returns session options for provider, with threads set.
-// The caller destroys them.
-func (r *Runtime) sessionOptions(provider string) (*ort.SessionOptions, error) {
+// Session configuration keys for thread-pool spinning (ONNX Runtime's
+// onnxruntime_session_options_config_keys.h); their values are "0" or "1".
+const (
+	configIntraOpSpinning = "session.intra_op.allow_spinning"
+	configInterOpSpinning = "session.inter_op.allow_spinning"
+)
+
+// sessionConfig returns the session configuration entries every session
+// gets: spinning, when RuntimeOptions.Spinning is set.
+func (r *Runtime) sessionConfig() map[string]string {
+	cfg := map[string]string{}
+	if r.spinning != nil {
+		v := "0"
+		if *r.spinning {
+			v = "1"
+		}
+		cfg[configIntraOpSpinning] = v
+		cfg[configInterOpSpinning] = v
+	}
+	return cfg
+}
+
+// sessionOptions returns session options for provider, with threads and
+// spinning set. trt is the graph's TensorRT set-up, nil when provider is
+// not tensorrt or when probing. The caller destroys them.
+func (r *Runtime) sessionOptions(provider string, trt *trtGraph) (*ort.SessionOptions, error) {
 	so, err := ort.NewSessionOptions()
 	if err != nil {
 		return nil, fmt.Errorf("create ONNX Runtime session options: %w", err)
@@ -295,7 +372,14 @@ func (r *Runtime) sessionOptions(provider string) (*ort.SessionOptions, error) {
 			return nil, fmt.Errorf("set %d threads: %w", r.threads, err)
 		}
 	}
-	if err := r.appendProvider(so, provider); err != nil {
+	cfg := r.sessionConfig()
+	for _, k := range sortedKeys(cfg) {
+		if err := so.AddSessionConfigEntry(k, cfg[k]); err != nil {
+			so.Destroy()
+			return nil, fmt.Errorf("set the session option %s to %s: %w", k, cfg[k], err)
+		}
+	}
+	if err := r.appendProvider(so, provider, trt); err != nil {
 		so.Destroy()
 		return nil, err
 	}
@@ -305,7 +389,7 @@ func (r *Runtime) sessionOptions(provider string) (*ort.SessionOptions, error) {
 // probeProvider checks that provider can be added to session options, which
 // is where ONNX Runtime loads the provider's own libraries.
 func (r *Runtime) probeProvider(provider string) error {
-	so, err := r.sessionOptions(provider)
+	so, err := r.sessionOptions(provider, nil)
 	if err != nil {
 		return err
 	}
@@ -331,9 +415,18 @@ func cleanORTMessage(msg string) string {
 	return strings.TrimSuffix(strings.TrimSpace(msg), ".")
 }
 
-func (r *Runtime) appendProvider(so *ort.SessionOptions, provider string) error {
+// cudaOptions are the CUDA provider's options: kiln's defaults with the
+// user's over them.
+func (r *Runtime) cudaOptions() map[string]string {
+	return mergeOptions(cudaDefaults(r.deviceID, r.budget), r.provOpts[ProviderCUDA])
+}
+
+// appendProvider adds provider to so. For tensorrt, trt gives the graph's
+// options (cache folders, profile); without it (a probe) kiln's defaults
+// and the user's options are used, which touch no folder.
+func (r *Runtime) appendProvider(so *ort.SessionOptions, provider string, trt *trtGraph) error {
 	opts := map[string]string{}
-	for k, v := range r.provOpts {
+	for k, v := range r.provOpts[provider] {
 		opts[k] = v
 	}
 	dev := strconv.Itoa(r.deviceID)
@@ -342,25 +435,26 @@ func (r *Runtime) appendProvider(so *ort.SessionOptions, provider string) error 
 	case ProviderCPU:
 		return nil
 	case ProviderCUDA:
-		err = appendCUDA(so, dev, opts)
+		err = appendCUDA(so, r.cudaOptions())
 	case ProviderTensorRT:
-		var trt *ort.TensorRTProviderOptions
-		trt, err = ort.NewTensorRTProviderOptions()
+		topts := mergeOptions(tensorRTDefaults(r.deviceID), opts)
+		if trt != nil {
+			topts = trt.options
+		}
+		var t *ort.TensorRTProviderOptions
+		t, err = ort.NewTensorRTProviderOptions()
 		if err == nil {
-			if _, ok := opts["device_id"]; !ok {
-				opts["device_id"] = dev
+			if err = t.Update(topts); err == nil {
+				err = so.AppendExecutionProviderTensorRT(t)
 			}
-			if err = trt.Update(opts); err == nil {
-				err = so.AppendExecutionProviderTensorRT(trt)
-			}
-			trt.Destroy()
+			t.Destroy()
 		}
 		if err == nil {
 			// Nodes TensorRT cannot take run on CUDA rather than the CPU,
 			// as ONNX Runtime's own provider lists do it. The TensorRT
 			// provider needs CUDA anyway, so this rarely fails; if it
 			// does, those nodes fall to the CPU.
-			if cerr := appendCUDA(so, dev, map[string]string{}); cerr != nil {
+			if cerr := appendCUDA(so, r.cudaOptions()); cerr != nil {
 				r.log.Warn("TensorRT without the CUDA provider; unsupported nodes run on the CPU", "err", cerr)
 			}
 		}
@@ -390,15 +484,12 @@ func (r *Runtime) appendProvider(so *ort.SessionOptions, provider string) error 
 	return nil
 }
 
-func appendCUDA(so *ort.SessionOptions, dev string, opts map[string]string) error {
+func appendCUDA(so *ort.SessionOptions, opts map[string]string) error {
 	c, err := ort.NewCUDAProviderOptions()
 	if err != nil {
 		return err
 	}
 	defer c.Destroy()
-	if _, ok := opts["device_id"]; !ok {
-		opts["device_id"] = dev
-	}
 	if err := c.Update(opts); err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"strings"
 
 	"github.com/kiln-dev/kiln/exporters"
 	"github.com/kiln-dev/kiln/generators"
@@ -74,7 +75,7 @@ func Open(dir string, o Options) (*Project, error) {
 		u.Update(m.Config)
 	}
 	if p.Models == nil {
-		p.Models = generators.NewModelSet(m.Config, root, runtimeOptions(m.Config, o.Runtime, log), log)
+		p.Models = generators.NewModelSet(m.Config, root, runtimeOptions(m, root, o.Runtime, log), log)
 		p.ownModels = true
 	}
 	stages, err := generators.Plan(m, &generators.Env{Models: p.Models, Version: o.Version, Log: log, KeepGoing: o.KeepGoing})
@@ -92,17 +93,24 @@ func Open(dir string, o Options) (*Project, error) {
 }
 
 // runtimeOptions merges kiln.yaml's runtime block with command-line
-// overrides.
-func runtimeOptions(cfg *manifests.Config, ro RuntimeOverrides, log *slog.Logger) models.RuntimeOptions {
-	r := cfg.Runtime
+// overrides. For the tensorrt provider it also gives the image and batch
+// sizes the project generates, from which TensorRT's optimisation
+// profiles are made.
+func runtimeOptions(m *manifests.Project, root string, ro RuntimeOverrides, log *slog.Logger) models.RuntimeOptions {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	r := m.Config.Runtime
 	opts := models.RuntimeOptions{
-		Library:      r.Library,
-		Provider:     r.Device,
-		DeviceID:     r.DeviceID,
-		Fallback:     r.Fallback,
-		Threads:      r.Threads,
-		MemoryBudget: r.MemoryBudget,
-		Log:          log,
+		Library:         r.Library,
+		Provider:        r.Device,
+		DeviceID:        r.DeviceID,
+		Fallback:        r.Fallback,
+		Threads:         r.Threads,
+		Spinning:        r.Spinning,
+		MemoryBudget:    r.MemoryBudget,
+		ProviderOptions: providerOptions(r.ProviderOptions, root),
+		Log:             log,
 	}
 	if ro.Library != "" {
 		opts.Library = ro.Library
@@ -113,8 +121,96 @@ func runtimeOptions(cfg *manifests.Config, ro RuntimeOverrides, log *slog.Logger
 	if ro.DeviceID >= 0 && ro.Device != "" || ro.DeviceID > 0 {
 		opts.DeviceID = ro.DeviceID
 	}
+	if strings.EqualFold(strings.TrimSpace(opts.Provider), models.ProviderTensorRT) {
+		opts.Shapes = shapePlan(m, root, log)
+	}
 	return opts
 }
+
+// providerOptions copies kiln.yaml's provider options, making the
+// TensorRT cache folders, which kiln.yaml writes relative to the project,
+// absolute (ONNX Runtime would take them from the working folder).
+func providerOptions(in map[string]map[string]string, root string) map[string]map[string]string {
+	if in == nil {
+		return nil
+	}
+	out := make(map[string]map[string]string, len(in))
+	for provider, opts := range in {
+		c := make(map[string]string, len(opts))
+		for k, v := range opts {
+			if (k == "trt_engine_cache_path" || k == "trt_timing_cache_path") && v != "" && !filepath.IsAbs(v) {
+				v = filepath.Join(root, v)
+			}
+			c[k] = v
+		}
+		out[provider] = c
+	}
+	return out
+}
+
+// shapePlan lists the sizes the project's diffusion-model assets are
+// generated at (each asset's size, its model's native size when it sets
+// none, and a concept's hires size) and the UNet batch sizes they run
+// with: 2 with classifier-free guidance (a guidance above 1, or none
+// written for a model whose default guides), 1 without. Models it cannot open count at 512×512 (1024×1024
+// for SDXL-named kinds); the plan only shapes TensorRT's profiles, so an
+// approximate plan costs a recompile at worst, which kiln reports.
+func shapePlan(m *manifests.Project, root string, log *slog.Logger) models.ShapePlan {
+	var plan models.ShapePlan
+	native := map[string]models.ImageSize{}
+	nativeSize := func(name string) models.ImageSize {
+		if s, ok := native[name]; ok {
+			return s
+		}
+		s := models.ImageSize{Width: 512, Height: 512}
+		if def := m.Config.Models[name]; def != nil {
+			if strings.Contains(strings.ToLower(string(def.Kind)), "xl") {
+				s = models.ImageSize{Width: 1024, Height: 1024}
+			}
+			if def.Path != "" {
+				dir := def.Path
+				if !filepath.IsAbs(dir) {
+					dir = filepath.Join(root, dir)
+				}
+				if f, err := models.OpenFolder(dir); err == nil && f.SampleSize > 0 && f.VAEFactor > 0 {
+					n := f.SampleSize * f.VAEFactor
+					s = models.ImageSize{Width: n, Height: n}
+				} else if err != nil {
+					log.Debug("cannot read the model's native size for TensorRT's profiles", "model", name, "err", err)
+				}
+			}
+		}
+		native[name] = s
+		return s
+	}
+	for _, a := range m.Assets {
+		def := m.Config.Models[a.Model]
+		if !a.Kind.Generated() || def == nil || def.Builtin != "" {
+			continue
+		}
+		size := models.ImageSize{Width: a.Size.W, Height: a.Size.H}
+		if a.Size.IsZero() {
+			size = nativeSize(a.Model)
+		}
+		// Turbo models default to no guidance, and LCM models take theirs
+		// through timestep_cond: one UNet row per image.
+		batch := 2
+		if a.Guidance != nil && *a.Guidance <= 1 || a.Guidance == nil && (def.Kind == manifests.ModelTurbo || def.Kind == manifests.ModelLCM) {
+			batch = 1
+		}
+		plan.Sizes = append(plan.Sizes, size)
+		plan.Batches = append(plan.Batches, batch)
+		if a.Concept != nil && a.Concept.Hires != nil && a.Concept.Hires.Scale > 0 {
+			sc := a.Concept.Hires.Scale
+			plan.Sizes = append(plan.Sizes, models.ImageSize{Width: roundTo8(float64(size.Width) * sc), Height: roundTo8(float64(size.Height) * sc)})
+			plan.Batches = append(plan.Batches, batch)
+		}
+	}
+	return plan
+}
+
+// roundTo8 rounds to the nearest multiple of the VAE factor, 8.
+func roundTo8(v float64) int { return int(v/8+0.5) * 8 }
 
 // BuildOptions returns pipeline options for the project's output and cache
 // folders; callers add the flags of the command at hand.
