@@ -570,7 +570,6 @@ type Config struct {
 	Godot     Godot
 	Watch     Watch
 
-
 	Where map[string]Pos
 
 	// refNames are the names under models:, including entries that failed
