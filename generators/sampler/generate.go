@@ -97,7 +97,7 @@ func Generate(ctx context.Context, m Model, req Request) ([]*image.NRGBA, Report
 		rep.Total = time.Since(begin)
 		return nil, rep, err
 	}
-	g, err := plan(info, req)
+	g, err := plan(info, req, req.InitImage != nil)
 	if err != nil {
 		return fail(err)
 	}
@@ -181,7 +181,9 @@ type generation struct {
 	guidance      float32
 }
 
-func plan(info Info, req Request) (*generation, error) {
+// plan validates req; img2img says it starts from an init image (which
+// EstimateMemory plans without: req.InitImage is then nil).
+func plan(info Info, req Request, img2img bool) (*generation, error) {
 	if info.LatentChannels < 1 || info.VAEFactor < 1 || !(info.ScalingFactor > 0) {
 		return nil, fmt.Errorf("model info is incomplete: latent channels %d, VAE factor %d, scaling factor %g",
 			info.LatentChannels, info.VAEFactor, info.ScalingFactor)
@@ -236,7 +238,7 @@ func plan(info Info, req Request) (*generation, error) {
 		}
 	}
 	strength := 1.0
-	if req.InitImage != nil {
+	if img2img {
 		strength = req.Strength
 		if strength == 0 {
 			strength = 0.8

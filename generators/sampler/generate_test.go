@@ -129,7 +129,7 @@ func TestPlan(t *testing.T) {
 		{"nan guidance", sdInfo(), Request{Guidance: math.NaN()}, "guidance NaN", nil, ""},
 	}
 	for _, tt := range tests {
-		g, err := plan(tt.info, tt.req)
+		g, err := plan(tt.info, tt.req, tt.req.InitImage != nil)
 		if tt.want != "" {
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("%s: error %v, want it to contain %q", tt.name, err, tt.want)

@@ -38,6 +38,9 @@ func (m Memory) Then(o Memory) Memory {
 // EstimateMemory): the Go memory its calls allocate besides the buffers
 // the sampler passes in, and its memory outside the Go heap.
 type ModelMemory struct {
+	// Held is the Go memory the model holds throughout the generation
+	// (its own tensors, made for it).
+	Held int64
 	// Encode is the Go memory EncodeImage allocates (its outputs
 	// included) for the init image of an img2img generation.
 	Encode int64
@@ -83,7 +86,7 @@ func EstimateMemory(info Info, q MemoryQuery) (Memory, error) {
 	if q.Img2Img && req.Width == 0 && req.Height == 0 {
 		return Memory{}, fmt.Errorf("estimate memory: an img2img request needs its size")
 	}
-	g, err := plan(info, req)
+	g, err := plan(info, req, q.Img2Img || req.InitImage != nil)
 	if err != nil {
 		return Memory{}, err
 	}
@@ -120,7 +123,7 @@ func EstimateMemory(info Info, q MemoryQuery) (Memory, error) {
 	dec := per + mm.Decode + count*4*pixels
 
 	m := Memory{
-		Live:     lat + max(prep, loop, dec),
+		Live:     mm.Held + lat + max(prep, loop, dec),
 		Churn:    prep + loop + calls*mm.UNet + count*(per+mm.Decode),
 		Native:   mm.Native,
 		Reserved: mm.Reserved,
