@@ -29,6 +29,12 @@ const (
 	// memSessionBytes is a session's bookkeeping besides weights and
 	// working memory.
 	memSessionBytes = 32 << 20
+	// memArenaSlack is the address space ONNX Runtime's CPU arena maps
+	// beyond what it uses, as a fraction of that (it extends in regions
+	// of doubling size, up to 1 GiB; measured up to 10% for the test
+	// models' VAE at 2048x2048). Under an address-space limit it maps
+	// less.
+	memArenaSlack = 0.2
 	// memWorkerReserve is the address space of one ONNX Runtime worker
 	// thread: its stack and the C allocator's arena it gets.
 	memWorkerReserve = 72 << 20
@@ -39,7 +45,9 @@ const (
 // files and the sizes of its weight files, without loading anything.
 //
 // Weights count twice while a session loads (the file's tensors and ONNX
-// Runtime's own copies) and once after. Working memory is that of the
+// Runtime's own copies) and once after; the address space ONNX Runtime's
+// arenas map beyond their working memory (a fifth more) counts as
+// reserved. Working memory is that of the
 // architecture diffusers builds from the component configs, in float32,
 // with attention computed in full (as exported graphs do):
 //
@@ -109,7 +117,7 @@ func (f *Folder) EstimateMemory(w, h int, o FolderMemoryOptions) sampler.ModelMe
 		weights := estimateModelBytes(f.Path(c.name), "")
 		largest = max(largest, weights)
 		m.Native += weights + c.work + memSessionBytes
-		m.Reserved += int64(threads-1) * memWorkerReserve
+		m.Reserved += int64(threads-1)*memWorkerReserve + int64(memArenaSlack*float64(c.work))
 	}
 	m.Native += largest // the copy held while the largest session loads
 	return m

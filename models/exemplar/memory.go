@@ -3,6 +3,7 @@ package exemplar
 import (
 	"image"
 	"runtime"
+	"sort"
 
 	"github.com/kiln-dev/kiln/generators/sampler"
 )
@@ -38,9 +39,15 @@ const (
 	// thread: its stack and the C allocator's arena it gets. It is
 	// reserved, not resident.
 	memThreadReserve = 72 << 20
-	// memLevelBuildBytes bounds the Go memory of building one level's patch
-	// bank and graph.
+	// memLevelBuildBytes bounds the Go memory of building one level's
+	// patch bank and graph.
 	memLevelBuildBytes = 16 << 20
+	// memArenaSlack is the address space ONNX Runtime's CPU arena maps
+	// beyond what it uses, as a fraction of that: it extends in regions
+	// of doubling size (up to 1 GiB), so the last is partly unused
+	// (measured up to 17% at 1536x1536). Under an address-space limit it
+	// maps less.
+	memArenaSlack = 0.2
 )
 
 // EstimateMemory returns what a w×h generation adds to
@@ -50,7 +57,8 @@ const (
 // model itself (its exemplar tensors, patch banks and graphs), and ONNX
 // Runtime's memory for every patch level the schedule reaches at that
 // size: one session per level, which the Runtime's pool keeps loaded,
-// each with its working memory and its worker threads.
+// each with its working memory, the address space its arena maps beyond
+// that, and its worker threads.
 //
 // A level compares patches on the image pooled by d (1, 2, 4 or 8) with
 // P = w·h/d² positions and D = min(3p², 32) dimensions. Its session holds
@@ -69,7 +77,8 @@ func EstimateMemory(w, h int, o MemoryOptions) sampler.ModelMemory {
 	img := 3 * pixels * f32
 	m := sampler.ModelMemory{
 		Encode: img,
-		UNet:   rows * img,
+		// A call may also build a level's patch bank and graph.
+		UNet:   rows*img + memLevelBuildBytes,
 		Decode: img,
 	}
 	side := DefaultExemplarSize
@@ -78,7 +87,7 @@ func EstimateMemory(w, h int, o MemoryOptions) sampler.ModelMemory {
 		for _, e := range o.Exemplars {
 			side = max(side, min(e.X, e.Y))
 			// Each exemplar is kept as a float tensor by the model.
-			m.Encode += 3 * int64(e.X) * int64(e.Y) * f32
+			m.Held += 3 * int64(e.X) * int64(e.Y) * f32
 		}
 	}
 	seen := map[[2]int]bool{}
@@ -91,9 +100,9 @@ func EstimateMemory(w, h int, o MemoryOptions) sampler.ModelMemory {
 			continue
 		}
 		seen[k] = true
-		m.Native += memLevelBytes(lv, w, h) + memSessionBytes
-		m.Reserved += int64(threads-1) * memThreadReserve
-		m.Encode += memLevelBuildBytes
+		work := memLevelBytes(lv, w, h)
+		m.Native += work + memSessionBytes
+		m.Reserved += int64(threads-1)*memThreadReserve + int64(memArenaSlack*float64(work))
 	}
 	return m
 }
@@ -120,4 +129,22 @@ func memFitLevel(lv PatchLevel, side int) PatchLevel {
 		lv.Down /= 2
 	}
 	return lv
+}
+
+// GraphPaths returns the denoiser graphs the model has built for w×h
+// images so far (all of them once a w×h generation has run): what a
+// caller checks against the Runtime's pooled sessions to tell whether a
+// generation at that size would find its working memory already
+// allocated.
+func (m *Model) GraphPaths(w, h int) []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []string
+	for k, p := range m.graphs {
+		if k.w == w && k.h == h {
+			out = append(out, p)
+		}
+	}
+	sort.Strings(out)
+	return out
 }

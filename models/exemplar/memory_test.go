@@ -68,7 +68,7 @@ func TestEstimateMemory(t *testing.T) {
 			if m.Native < tc.minNative {
 				t.Errorf("native %d bytes, want at least %d", m.Native, tc.minNative)
 			}
-			if want := int64(3 * tc.w * tc.h * 4); m.UNet != want || m.Decode != want {
+			if want := int64(3 * tc.w * tc.h * 4); m.UNet != want+memLevelBuildBytes || m.Decode != want {
 				t.Errorf("UNet call %d, decode %d bytes, want %d each (one image)", m.UNet, m.Decode, want)
 			}
 			threaded := EstimateMemory(tc.w, tc.h, MemoryOptions{Threads: 3, Exemplars: tc.o.Exemplars})
@@ -80,7 +80,10 @@ func TestEstimateMemory(t *testing.T) {
 	if big := EstimateMemory(2048, 2048, MemoryOptions{Threads: 1}); big.Native < 8*small.Native {
 		t.Errorf("64 times the pixels: native %d bytes, want at least 8 times %d", big.Native, small.Native)
 	}
-	if g := EstimateMemory(256, 256, MemoryOptions{Threads: 1, Rows: 2}); g.UNet != 2*small.UNet {
-		t.Errorf("guided UNet call %d bytes, want twice %d", g.UNet, small.UNet)
+	if g := EstimateMemory(256, 256, MemoryOptions{Threads: 1, Rows: 2}); g.UNet-memLevelBuildBytes != 2*(small.UNet-memLevelBuildBytes) {
+		t.Errorf("guided UNet call %d bytes, want twice the images of %d", g.UNet, small.UNet)
+	}
+	if e := EstimateMemory(256, 256, MemoryOptions{Threads: 1, Exemplars: []image.Point{{100, 200}}}); e.Held != 3*100*200*4 {
+		t.Errorf("the model holds %d bytes of its exemplar, want %d", e.Held, 3*100*200*4)
 	}
 }
