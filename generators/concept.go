@@ -97,14 +97,16 @@ func (pl *planner) concept(a *manifests.Asset) {
 	c.Run = func(ctx context.Context, r *pipeline.Run) error {
 		sz, ok := inputSize(r, finals[0], maxSize)
 		if ok {
-			est := func(w, h int) (sampler.Memory, error) { return contactMemory(len(finals), w, h, contactThumb), nil }
-			m, _ := est(sz.X, sz.Y)
-			release, err := mem.admit(ctx, r.Log, fmt.Sprintf("draw the contact sheet of %d variations of %dx%d", len(finals), sz.X, sz.Y), m,
+			est := func(w, h int) (sampler.Memory, error) {
+				return contactMemory(len(finals), sz.at(w, h), contactThumb), nil
+			}
+			m, _ := est(sz.W, sz.H)
+			release, err := mem.admit(ctx, r.Log, fmt.Sprintf("draw the contact sheet of %d variations of %dx%d", len(finals), sz.W, sz.H), m,
 				func(fits func(sampler.Memory) bool) string {
 					if hires != nil {
-						return hiresAdvice(a, gen, sz.X, sz.Y, step)(est, fits)
+						return hiresAdvice(a, gen, sz.W, sz.H, step)(est, fits)
 					}
-					return sizeAdvice(a, sz.X, sz.Y, step, est, fits)
+					return sizeAdvice(a, sz.W, sz.H, step, est, fits)
 				})
 			if err != nil {
 				return err

@@ -50,6 +50,25 @@
 // hires.scale (rounded to the model's 8-pixel blocks) and runs image to
 // image at hires.strength.
 //
+// # Memory
+//
+// Before a stage decodes or allocates anything large it estimates its
+// peak memory, by arithmetic on sizes and counts (the image headers it
+// reads give the sizes of its inputs): its image buffers in the order it
+// allocates them, the sampler's latents and tensors
+// (sampler.EstimateMemory), and the model's own (exemplar.EstimateMemory,
+// models.Folder.EstimateMemory: ONNX Runtime's weights, working memory and
+// threads). The Go heap's part is bounded by what the collector lets it
+// hold (GOGC). The estimate is checked against the smaller of
+// runtime.memory_budget and what the system has left (MemoryProbe: free
+// memory, the cgroup's limit, the address-space limit), less what the
+// stages running beside it were admitted with. A stage that does not fit
+// waits while other stages run; alone, it first frees what it can (the Go
+// heap's garbage, idle ONNX Runtime sessions other than those it will
+// use), then fails before allocating, at its asset's position, with the
+// estimate, the budget and where it comes from, and the size (frames,
+// hires scale) that would fit.
+//
 // # Output files
 //
 // Published paths, relative to the output folder, for asset id "a"

@@ -78,7 +78,7 @@ type memNeed struct {
 func (n memNeed) resident() int64 { return n.heap + n.native }
 
 // virtual is what the need takes of an address-space limit.
-func (n memNeed) virtual() int64 { return n.heap + heapArenaBytes + n.native + n.reserved }
+func (n memNeed) virtual() int64 { return n.heap + n.native + n.reserved }
 
 func (n memNeed) plus(o memNeed) memNeed {
 	return memNeed{heap: n.heap + o.heap, native: n.native + o.native, reserved: n.reserved + o.reserved}
@@ -99,7 +99,8 @@ func needOf(m sampler.Memory, hs heapStats) memNeed {
 		g := pacerOvershoot * (1 + float64(hs.gogc)/100)
 		heap = min(heap, int64(g*float64(m.Live)+(g-1)*float64(hs.live)))
 	}
-	return memNeed{heap: max(heap, m.Live) + goHeapSlack, native: m.Native, reserved: m.Reserved}
+	// The heap maps address space in arenas: one more may be mapped.
+	return memNeed{heap: max(heap, m.Live) + goHeapSlack, native: m.Native, reserved: m.Reserved + heapArenaBytes}
 }
 
 // stageMemory is what a stage asks the guard for.
@@ -119,6 +120,10 @@ type stageMemory struct {
 	lower func(fits func(sampler.Memory) bool) string
 	// log receives the estimate and the budget; nil discards them.
 	log *slog.Logger
+	// keep names the ONNX Runtime sessions (graph files) the stage will
+	// use that are loaded now: the estimate does not count their memory
+	// again, so freeing memory for the stage must not release them.
+	keep func(path string) bool
 }
 
 // memoryGuard admits stages whose estimated memory fits the budget.
@@ -126,9 +131,11 @@ type stageMemory struct {
 // concurrent stages cannot overcommit between them. It is safe for
 // concurrent use.
 type memoryGuard struct {
-	probe   *MemoryProbe
-	heap    func() heapStats
-	reclaim func() // frees what can be freed: garbage, idle sessions
+	limits func() []MemoryLimit // what the system has left (MemoryProbe.Limits)
+	heap   func() heapStats
+	// reclaim frees what can be freed (garbage, idle ONNX Runtime
+	// sessions but those keep names).
+	reclaim func(keep func(path string) bool)
 	// reserve makes the Go heap hold n bytes of address space it can
 	// reuse (reserveHeap).
 	reserve func(n int64)
@@ -136,20 +143,24 @@ type memoryGuard struct {
 	mu      sync.Mutex
 	held    memNeed // what running stages were admitted with
 	running int
-	wake    chan struct{} // closed when a stage finishes
+	// paid is the most address space a finished stage reserved for
+	// ONNX Runtime's threads: the C allocator keeps the arenas it made
+	// for them mapped, and later threads reuse them.
+	paid int64
+	wake chan struct{} // closed when a stage finishes
 }
 
 // newMemoryGuard returns a guard reading probe (nil: the operating
 // system's); reclaim, when not nil, frees memory before a stage is
 // refused.
-func newMemoryGuard(probe *MemoryProbe, reclaim func()) *memoryGuard {
+func newMemoryGuard(probe *MemoryProbe, reclaim func(keep func(path string) bool)) *memoryGuard {
 	if probe == nil {
 		probe = &MemoryProbe{}
 	}
 	if reclaim == nil {
-		reclaim = debug.FreeOSMemory
+		reclaim = func(func(string) bool) { debug.FreeOSMemory() }
 	}
-	return &memoryGuard{probe: probe, heap: readHeapStats, reclaim: reclaim, reserve: reserveHeap, wake: make(chan struct{})}
+	return &memoryGuard{limits: probe.Limits, heap: readHeapStats, reclaim: reclaim, reserve: reserveHeap, wake: make(chan struct{})}
 }
 
 // reserveHeap grows the Go heap's address space by n bytes and frees it
@@ -178,20 +189,28 @@ func (g *memoryGuard) admit(ctx context.Context, sm stageMemory) (release func()
 	need := needOf(sm.mem, hs)
 	reclaimed := false
 	for {
+		limits := g.budgetLimits(sm) // read before locking: it reads files
 		g.mu.Lock()
-		limits := g.budgetLimits(sm)
-		v := decide(need, g.held, g.running == 0, limits, hs)
+		v := decide(need, g.held, g.running == 0, g.paid, limits, hs)
 		if sm.log != nil {
 			sm.log.Debug("memory estimate", "work", sm.what, "resident", need.resident(), "address_space", need.virtual(),
 				"go_heap", need.heap, "onnx_runtime", need.native, "reserved", need.reserved,
 				"resident_left", v.residentAvail, "address_space_left", v.virtualAvail, "held_by_others", g.held.resident(), "fits", v.ok)
 		}
 		if v.ok {
+			alone := g.running == 0
 			g.held = g.held.plus(need)
 			g.running++
 			g.mu.Unlock()
 			if v.virtualAvail >= 0 && v.virtualAvail-need.virtual() < need.native {
-				g.reserve(need.heap)
+				// Only what the heap's free memory (counted as
+				// available) does not cover: mapping more could itself
+				// exceed the limit.
+				n := need.heap
+				if alone {
+					n -= hs.free + hs.released
+				}
+				g.reserve(n)
 			}
 			var once sync.Once
 			return func() { once.Do(func() { g.done(need) }) }, nil
@@ -211,7 +230,7 @@ func (g *memoryGuard) admit(ctx context.Context, sm stageMemory) (release func()
 		g.mu.Unlock()
 		if !reclaimed {
 			reclaimed = true
-			g.reclaim()
+			g.reclaim(sm.keep)
 			hs = g.heap()
 			continue
 		}
@@ -225,6 +244,7 @@ func (g *memoryGuard) done(need memNeed) {
 	defer g.mu.Unlock()
 	g.held = g.held.minus(need)
 	g.running--
+	g.paid = max(g.paid, need.reserved)
 	close(g.wake)
 	g.wake = make(chan struct{})
 }
@@ -232,7 +252,7 @@ func (g *memoryGuard) done(need memNeed) {
 // budgetLimits returns the limits a stage is checked against: what the
 // probe finds and runtime.memory_budget.
 func (g *memoryGuard) budgetLimits(sm stageMemory) []MemoryLimit {
-	limits := g.probe.Limits()
+	limits := g.limits()
 	if sm.budget > 0 {
 		src := "runtime.memory_budget"
 		if sm.budgetAt != "" {
@@ -256,12 +276,15 @@ type verdict struct {
 }
 
 // decide checks need against limits, less what running stages hold
-// (held). When no other stage runs (alone), the Go heap's free memory
-// counts as available too: the heap reuses it before it asks the system
-// for more (free and released memory for an address-space limit, which
-// counts both; only the unreleased free memory for the others, which
-// count released memory as available already).
-func decide(need, held memNeed, alone bool, limits []MemoryLimit, hs heapStats) verdict {
+// (held). When no other stage runs (alone), memory the process holds but
+// will reuse counts as available too: the Go heap's free memory, which
+// the heap reuses before it asks the system for more (free and released
+// memory for an address-space limit, which counts both; only the
+// unreleased free memory for the others, which count released memory as
+// available already), and, for an address-space limit, the allocator
+// arenas of ONNX Runtime threads that earlier stages left (paid: eight
+// ninths of a thread's reserve, the rest being its stack, which is freed).
+func decide(need, held memNeed, alone bool, paid int64, limits []MemoryLimit, hs heapStats) verdict {
 	v := verdict{ok: true, residentAvail: -1, virtualAvail: -1}
 	worst := int64(0)
 	for _, l := range limits {
@@ -269,7 +292,7 @@ func decide(need, held memNeed, alone bool, limits []MemoryLimit, hs heapStats) 
 		if l.AddressSpace {
 			avail, want = l.Bytes-held.virtual(), need.virtual()
 			if alone {
-				avail += hs.free + hs.released
+				avail += hs.free + hs.released + min(paid, need.reserved)/9*8
 			}
 			if v.virtualAvail < 0 || avail < v.virtualAvail {
 				v.virtualAvail = avail
@@ -305,8 +328,8 @@ func refusal(sm stageMemory, need memNeed, v verdict, hs heapStats) error {
 	}
 	if v.limit.AddressSpace {
 		kind, total = "address space", need.virtual()
-		if r := need.reserved + heapArenaBytes; r > 0 {
-			parts = append(parts, "thread stacks and arenas "+formatBytes(r))
+		if need.reserved > 0 {
+			parts = append(parts, "reserved by threads and allocators "+formatBytes(need.reserved))
 		}
 	}
 	var advice string
@@ -336,10 +359,16 @@ type memoryCheck struct {
 // stageMemory); with no guard it admits everything.
 // The estimate is logged (kiln -v) whether or not the stage fits.
 func (c memoryCheck) admit(ctx context.Context, log *slog.Logger, what string, m sampler.Memory, lower func(fits func(sampler.Memory) bool) string) (func(), error) {
+	return c.admitKeeping(ctx, log, what, m, lower, nil)
+}
+
+// admitKeeping is admit for a stage that will use the loaded sessions
+// keep names (see stageMemory.keep).
+func (c memoryCheck) admitKeeping(ctx context.Context, log *slog.Logger, what string, m sampler.Memory, lower func(fits func(sampler.Memory) bool) string, keep func(string) bool) (func(), error) {
 	if c.guard == nil {
 		return func() {}, nil
 	}
-	return c.guard.admit(ctx, stageMemory{what: what, mem: m, budget: c.budget, budgetAt: c.budgetAt, lower: lower, log: log})
+	return c.guard.admit(ctx, stageMemory{what: what, mem: m, budget: c.budget, budgetAt: c.budgetAt, lower: lower, log: log, keep: keep})
 }
 
 // sizeEstimate estimates a stage at another size.

@@ -3,8 +3,11 @@ package generators
 import (
 	"fmt"
 	"image"
+	"image/color"
+	"path/filepath"
 
 	"github.com/kiln-dev/kiln/generators/sampler"
+	"github.com/kiln-dev/kiln/manifests"
 	"github.com/kiln-dev/kiln/models"
 	"github.com/kiln-dev/kiln/models/exemplar"
 )
@@ -20,10 +23,8 @@ import (
 const (
 	rgbaBytes  = 4  // image.NRGBA
 	floatBytes = 16 // imageops.Float with four channels
-	// decodeBytes is what decoding a PNG or JPEG file allocates besides
-	// its NRGBA result: the decoder's own image (16-bit RGBA PNGs take 8
-	// bytes per pixel, progressive JPEGs keep 12 bytes of coefficients
-	// plus their YCbCr planes) before it is converted.
+	// decodeBytes is what decoding an image file whose header was not
+	// read allocates besides its NRGBA result (see decoderBytes).
 	decodeBytes = 16
 	// encoderBytes is what the PNG encoder and its compressor hold.
 	encoderBytes = 2 << 20
@@ -68,12 +69,55 @@ func (l *memLedger) memory() sampler.Memory {
 	return sampler.Memory{Live: l.peak, Churn: l.churn, Native: l.native, Reserved: l.reserved}
 }
 
-// decode records decoding a w×h image file into an NRGBA image, which is
+// imageFile is an image file a stage decodes, as its header describes
+// it.
+type imageFile struct {
+	W, H int
+	// Temp is what decoding allocates per pixel besides the NRGBA
+	// result (decoderBytes).
+	Temp int64
+}
+
+// size returns the file's size.
+func (f imageFile) size() image.Point { return image.Pt(f.W, f.H) }
+
+// at returns the file resized to w×h, decoded alike.
+func (f imageFile) at(w, h int) imageFile { return imageFile{W: w, H: h, Temp: f.Temp} }
+
+// decoderBytes is what decoding an image with this header allocates per
+// pixel besides its NRGBA result: the decoder's own image before it is
+// converted (none for 8-bit RGBA PNGs, which decode to NRGBA; 4 bytes
+// for RGB, 8 for 16-bit colour), its rows and inflater (a byte), and for
+// JPEG the YCbCr or CMYK planes and a progressive image's coefficients
+// (4 bytes per component).
+func decoderBytes(cfg image.Config, format string) int64 {
+	if format == "jpeg" {
+		return 16
+	}
+	switch cfg.ColorModel {
+	case color.NRGBAModel:
+		return 1
+	case color.RGBAModel:
+		return 5
+	case color.GrayModel:
+		return 2
+	case color.Gray16Model:
+		return 3
+	case color.NRGBA64Model, color.RGBA64Model:
+		return 9
+	}
+	if _, ok := cfg.ColorModel.(color.Palette); ok {
+		return 2
+	}
+	return decodeBytes
+}
+
+// decode records decoding an image file into an NRGBA image, which is
 // kept.
-func (l *memLedger) decode(w, h int) {
-	p := pixels(w, h)
+func (l *memLedger) decode(f imageFile) {
+	p := pixels(f.W, f.H)
 	l.alloc(rgbaBytes * p)
-	l.temp(decodeBytes * p)
+	l.temp(f.Temp * p)
 }
 
 // encode records writing a w×h image as PNG (streamed to the output:
@@ -90,12 +134,26 @@ func pixels(w, h int) int64 { return int64(max(w, 0)) * int64(max(h, 0)) }
 type modelMemory struct {
 	info  sampler.Info
 	model func(w, h, rows int, img2img bool) sampler.ModelMemory
+	// resident, when not nil, returns the graph files whose loaded
+	// sessions already hold the working memory of a w×h generation
+	// (nil when they are not all loaded): model then leaves that memory
+	// out, and the sessions must be kept.
+	resident func(w, h int) []string
+}
+
+// memoryQuery says which model a generation opens (see OpenOptions).
+type memoryQuery struct {
+	// exemplars are the sizes of the manifest's exemplar images.
+	exemplars []image.Point
+	prompt    string
+	seed      uint64
+	tile      manifests.Tile
 }
 
 // memoryModels is implemented by model sets that can estimate their
 // models' memory (NewModelSet's).
 type memoryModels interface {
-	modelMemory(name string, exemplars []image.Point) (modelMemory, error)
+	modelMemory(name string, q memoryQuery) (modelMemory, error)
 }
 
 // exemplarMemory is builtin:exemplar's modelMemory.
@@ -109,13 +167,17 @@ func exemplarMemory(exemplars []image.Point, threads int) modelMemory {
 }
 
 // modelMemory implements memoryModels.
-func (s *modelStore) modelMemory(name string, exemplars []image.Point) (modelMemory, error) {
+func (s *modelStore) modelMemory(name string, q memoryQuery) (modelMemory, error) {
 	m, err := s.def(name)
 	if err != nil {
 		return modelMemory{}, err
 	}
 	if m.Builtin != "" {
-		return exemplarMemory(exemplars, s.rtOpts.Threads), nil
+		mm := exemplarMemory(q.exemplars, s.rtOpts.Threads)
+		if len(q.exemplars) == 0 {
+			s.residentExemplar(&mm, q)
+		}
+		return mm, nil
 	}
 	e, err := s.entry(m)
 	if err != nil {
@@ -137,28 +199,81 @@ func (s *modelStore) modelMemory(name string, exemplars []image.Point) (modelMem
 	}}, nil
 }
 
+// residentExemplar makes mm leave out the ONNX Runtime memory of the
+// builtin:exemplar model q opens when that model has already generated
+// at the size and its sessions are still loaded: a flipbook's frames and
+// a concept's variations run the same graphs one after the other.
+func (s *modelStore) residentExemplar(mm *modelMemory, q memoryQuery) {
+	axes, err := tileAxes(q.tile)
+	if err != nil {
+		return
+	}
+	key := exemplarKey(OpenOptions{Prompt: q.prompt, Seed: q.seed}, axes)
+	s.exMu.Lock()
+	var em *exemplar.Model
+	for _, x := range s.exemplars {
+		if x.key == key {
+			em = x.made.Load() // nil until made
+			break
+		}
+	}
+	s.exMu.Unlock()
+	s.rtMu.Lock()
+	rt := s.rt
+	s.rtMu.Unlock()
+	if em == nil || rt == nil {
+		return
+	}
+	mm.resident = func(w, h int) []string {
+		paths := em.GraphPaths(w, h)
+		if len(paths) == 0 {
+			return nil
+		}
+		loaded := map[string]bool{}
+		for _, k := range rt.PooledSessions() {
+			loaded[k.Path] = true
+		}
+		for i, p := range paths {
+			abs, err := filepath.Abs(p)
+			if err != nil || !loaded[abs] {
+				return nil
+			}
+			paths[i] = abs
+		}
+		return paths
+	}
+	model := mm.model
+	mm.model = func(w, h, rows int, img2img bool) sampler.ModelMemory {
+		m := model(w, h, rows, img2img)
+		if mm.resident(w, h) != nil {
+			m.Native, m.Reserved = 0, 0
+		}
+		return m
+	}
+}
+
 // modelMemory implements memoryModels for the models the planner found
 // usable; the others fail when opened.
-func (b *brokenModels) modelMemory(name string, exemplars []image.Point) (modelMemory, error) {
+func (b *brokenModels) modelMemory(name string, q memoryQuery) (modelMemory, error) {
 	if err := b.errs[name]; err != nil {
 		return modelMemory{}, err
 	}
-	return memoryOf(b.ModelSet, name, exemplars)
+	return memoryOf(b.ModelSet, name, q)
 }
 
 // memoryOf returns what a model set says about a model's memory; for
 // model sets that cannot say, the sampler's buffers with nothing added
 // (builtin:exemplar's own estimate for a model of that family).
-func memoryOf(ms ModelSet, name string, exemplars []image.Point) (modelMemory, error) {
+func memoryOf(ms ModelSet, name string, q memoryQuery) (modelMemory, error) {
 	if mm, ok := ms.(memoryModels); ok {
-		return mm.modelMemory(name, exemplars)
+		return mm.modelMemory(name, q)
 	}
 	info, err := ms.Describe(name)
 	if err != nil {
 		return modelMemory{}, err
 	}
 	if info.Family == familyExemplar {
-		return exemplarMemory(exemplars, 0), nil
+		return exemplarMemory(q.exemplars, 0), nil
 	}
 	return modelMemory{
 		info:  sampler.Info{LatentChannels: 4, VAEFactor: max(info.VAEFactor, 1), ScalingFactor: 1},
@@ -170,20 +285,20 @@ func memoryOf(ms ModelSet, name string, exemplars []image.Point) (modelMemory, e
 // exemplars and init image (init is the init image's size, zero for
 // txt2img), fitting the init image to the size, the generation, the
 // seamless shift of a tiled image, and writing the PNG.
-func generationMemory(p *genParams, w, h int, mm modelMemory, exemplars []image.Point, init image.Point) (sampler.Memory, error) {
+func generationMemory(p *genParams, w, h int, mm modelMemory, exemplars []imageFile, init imageFile) (sampler.Memory, error) {
 	var l memLedger
 	for _, e := range exemplars {
-		l.decode(e.X, e.Y)
+		l.decode(e)
 	}
 	px := pixels(w, h)
-	img2img := init != (image.Point{})
+	img2img := init != (imageFile{})
 	if img2img {
-		l.decode(init.X, init.Y)
-		if init.X != w || init.Y != h {
+		l.decode(init)
+		if init.W != w || init.H != h {
 			// imageops.FromImage, the premultiplied copy, the
 			// horizontal pass and the result, then the result as NRGBA.
-			sp := pixels(init.X, init.Y)
-			l.temp(2*floatBytes*sp + floatBytes*pixels(w, init.Y) + floatBytes*px)
+			sp := pixels(init.W, init.H)
+			l.temp(2*floatBytes*sp + floatBytes*pixels(w, init.H) + floatBytes*px)
 			l.alloc(rgbaBytes * px)
 			l.free(rgbaBytes * sp)
 		}
@@ -224,11 +339,12 @@ func generationMemory(p *genParams, w, h int, mm modelMemory, exemplars []image.
 // decoded and as a float image, each map's intermediates (luminance,
 // blurs, the squared luminance, the AO accumulator), the maps kept for
 // the ORM pack, and each map converted and written in turn.
-func deriveMemory(w, h int, metallicMap bool) sampler.Memory {
+func deriveMemory(albedo imageFile, metallicMap bool) sampler.Memory {
 	var l memLedger
-	p := pixels(w, h)
+	w := albedo.W
+	p := pixels(albedo.W, albedo.H)
 	gray := 4 * p // a one-channel float image
-	l.decode(w, h)
+	l.decode(albedo)
 	l.alloc(floatBytes * p) // the albedo as a float image
 	if metallicMap {
 		l.alloc(gray)
@@ -257,12 +373,13 @@ func deriveMemory(w, h int, metallicMap bool) sampler.Memory {
 // at gw×gh, each decoded, keyed (or reduced to RGB), pixelated or resized
 // to fw×fh and kept, the palette, the grid sheet of cols×rows frames as a
 // float and an NRGBA image, and every frame and the sheet written.
-func sheetMemory(n, gw, gh, fw, fh, cols, rows int, keyed, palette bool) sampler.Memory {
+func sheetMemory(n int, gen imageFile, fw, fh, cols, rows int, keyed, palette bool) sampler.Memory {
 	var l memLedger
+	gw, gh := gen.W, gen.H
 	g, f := pixels(gw, gh), pixels(fw, fh)
 	frame := floatBytes * f
 	for i := 0; i < n; i++ {
-		l.decode(gw, gh)
+		l.decode(gen)
 		l.alloc(floatBytes * g) // as a float image
 		if keyed {
 			// imageops.ChromaKey: alpha, backdrop, band, its blur with
@@ -296,8 +413,9 @@ func sheetMemory(n, gw, gh, fw, fh, cols, rows int, keyed, palette bool) sampler
 // contactMemory estimates a concept-art contact stage: each of n
 // variations of w×h decoded, as a float image, and shrunk to a thumbnail
 // of at most thumb pixels on a side (kept), then the sheet.
-func contactMemory(n, w, h, thumb int) sampler.Memory {
+func contactMemory(n int, v imageFile, thumb int) sampler.Memory {
 	var l memLedger
+	w, h := v.W, v.H
 	p := pixels(w, h)
 	tw, th := w, h
 	if s := max(w, h); s > thumb {
@@ -305,7 +423,7 @@ func contactMemory(n, w, h, thumb int) sampler.Memory {
 	}
 	t := pixels(tw, th)
 	for i := 0; i < n; i++ {
-		l.decode(w, h)
+		l.decode(v)
 		l.alloc(floatBytes * p)
 		l.temp(floatBytes*p + floatBytes*pixels(tw, h) + floatBytes*t)
 		l.alloc(floatBytes * t)
@@ -322,11 +440,11 @@ func contactMemory(n, w, h, thumb int) sampler.Memory {
 	return l.memory()
 }
 
-// sourceMemory estimates an image stage: the w×h file decoded and written
+// sourceMemory estimates an image stage: the file decoded and written
 // again.
-func sourceMemory(w, h int) sampler.Memory {
+func sourceMemory(f imageFile) sampler.Memory {
 	var l memLedger
-	l.decode(w, h)
-	l.encode(w)
+	l.decode(f)
+	l.encode(f.W)
 	return l.memory()
 }

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/kiln-dev/kiln/generators/sampler"
 	"github.com/kiln-dev/kiln/internal/safepath"
@@ -142,14 +143,18 @@ type modelStore struct {
 }
 
 // reclaim frees what memory the set can: the ONNX Runtime sessions no
-// stage is using (they load again when needed), then the Go heap's
-// garbage, returned to the system.
-func (s *modelStore) reclaim() {
+// stage is using (they load again when needed) but those of the graph
+// files keep names, then the Go heap's garbage, returned to the system.
+func (s *modelStore) reclaim(keep func(path string) bool) {
 	s.rtMu.Lock()
 	rt := s.rt
 	s.rtMu.Unlock()
 	if rt != nil {
-		if n := rt.ReleaseIdle(); n > 0 {
+		var k func(models.PoolKey) bool
+		if keep != nil {
+			k = func(pk models.PoolKey) bool { return keep(pk.Path) }
+		}
+		if n := rt.ReleaseIdle(k); n > 0 {
 			s.log.Debug("released idle ONNX Runtime sessions to make room", "sessions", n)
 		}
 	}
@@ -164,6 +169,8 @@ type exemplarEntry struct {
 	once sync.Once
 	m    *exemplar.Model
 	err  error
+	// made is m once it is made, for readers that must not wait.
+	made atomic.Pointer[exemplar.Model]
 }
 
 // maxExemplarModels bounds the builtin:exemplar models kept (each holds a
@@ -478,13 +485,7 @@ func (s *modelStore) Open(ctx context.Context, name string, o OpenOptions) (samp
 // distinct prompt, seed, tiling and exemplar images (rendering the
 // built-in exemplars takes about a second).
 func (s *modelStore) exemplar(ctx context.Context, rt *models.Runtime, o OpenOptions, axes tiling.Axes) (*exemplar.Model, error) {
-	h := sha256.New()
-	fmt.Fprintf(h, "%q %d %s %d\x00", o.Prompt, o.Seed, axes, len(o.Exemplars))
-	for _, img := range o.Exemplars {
-		hashImage(h, img)
-	}
-	var key [32]byte
-	h.Sum(key[:0])
+	key := exemplarKey(o, axes)
 
 	s.exMu.Lock()
 	var e *exemplarEntry
@@ -515,6 +516,9 @@ func (s *modelStore) exemplar(ctx context.Context, rt *models.Runtime, o OpenOpt
 			Log:       s.log,
 		})
 	})
+	if e.err == nil {
+		e.made.Store(e.m)
+	}
 	if e.err != nil {
 		// Forget the failure (a cancelled build may retry).
 		s.exMu.Lock()
@@ -528,6 +532,18 @@ func (s *modelStore) exemplar(ctx context.Context, rt *models.Runtime, o OpenOpt
 		return nil, e.err
 	}
 	return e.m, nil
+}
+
+// exemplarKey identifies the builtin:exemplar model of o.
+func exemplarKey(o OpenOptions, axes tiling.Axes) [32]byte {
+	h := sha256.New()
+	fmt.Fprintf(h, "%q %d %s %d\x00", o.Prompt, o.Seed, axes, len(o.Exemplars))
+	for _, img := range o.Exemplars {
+		hashImage(h, img)
+	}
+	var key [32]byte
+	h.Sum(key[:0])
+	return key
 }
 
 // hashImage writes an image's size and pixels to h.

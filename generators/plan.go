@@ -154,7 +154,7 @@ func guardFor(env *Env) *memoryGuard {
 	s, _ := env.Models.(*modelStore)
 	switch {
 	case env.Memory != nil:
-		reclaim := debug.FreeOSMemory
+		var reclaim func(keep func(string) bool)
 		if s != nil {
 			reclaim = s.reclaim
 		}

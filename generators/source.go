@@ -54,8 +54,9 @@ func sourceStage(id, src, where string, maxSize int, mem memoryCheck) pipeline.S
 			}
 			release := func() {}
 			defer func() { release() }()
-			admit := func(w, h int) error {
-				est := func(w, h int) (sampler.Memory, error) { return sourceMemory(w, h), nil }
+			admit := func(cfg image.Config, format string) error {
+				w, h, temp := cfg.Width, cfg.Height, decoderBytes(cfg, format)
+				est := func(w, h int) (sampler.Memory, error) { return sourceMemory(imageFile{W: w, H: h, Temp: temp}), nil }
 				m, _ := est(w, h)
 				rel, err := mem.admit(ctx, r.Log, fmt.Sprintf("read the %dx%d image %s", w, h, src), m, func(fits func(sampler.Memory) bool) string {
 					if fw, fh, ok := largestFit(w, h, 1, est, fits); ok {
@@ -129,7 +130,7 @@ func DecodeImage(path string, maxSize int) (*image.NRGBA, error) {
 
 // decodeImageFile is DecodeImage with a check of the header's size
 // (check, when not nil) between reading the header and decoding.
-func decodeImageFile(path string, maxSize int, check func(w, h int) error) (*image.NRGBA, error) {
+func decodeImageFile(path string, maxSize int, check func(cfg image.Config, format string) error) (*image.NRGBA, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("open image: %w (check the path; it is relative to the project root)", err)
@@ -140,7 +141,7 @@ func decodeImageFile(path string, maxSize int, check func(w, h int) error) (*ima
 
 // decodeImage is decodeImageFile on an open stream; path names it in
 // errors.
-func decodeImage(r io.ReadSeeker, path string, maxSize int, check func(w, h int) error) (*image.NRGBA, error) {
+func decodeImage(r io.ReadSeeker, path string, maxSize int, check func(cfg image.Config, format string) error) (*image.NRGBA, error) {
 	cfg, format, err := image.DecodeConfig(r)
 	if err != nil {
 		return nil, fmt.Errorf("read image %s: %w (kiln reads PNG and JPEG files)", path, err)
@@ -152,7 +153,7 @@ func decodeImage(r io.ReadSeeker, path string, maxSize int, check func(w, h int)
 		return nil, fmt.Errorf("image %s is %dx%d, larger than the limit %d; shrink it or raise limits.max_image_size in kiln.yaml", path, cfg.Width, cfg.Height, maxSize)
 	}
 	if check != nil {
-		if err := check(cfg.Width, cfg.Height); err != nil {
+		if err := check(cfg, format); err != nil {
 			return nil, err
 		}
 	}

@@ -79,10 +79,10 @@ func (pl *planner) texture(a *manifests.Asset) {
 	maxSize, mem, step := pl.lim.MaxImageSize, pl.mem, sizeStep(mf.info)
 	d.Run = func(ctx context.Context, r *pipeline.Run) error {
 		if sz, ok := inputSize(r, src, maxSize); ok {
-			est := func(w, h int) (sampler.Memory, error) { return deriveMemory(w, h, dp.MetallicMap), nil }
-			m, _ := est(sz.X, sz.Y)
-			release, err := mem.admit(ctx, r.Log, fmt.Sprintf("derive the PBR maps of a %dx%d albedo", sz.X, sz.Y), m,
-				func(fits func(sampler.Memory) bool) string { return sizeAdvice(a, sz.X, sz.Y, step, est, fits) })
+			est := func(w, h int) (sampler.Memory, error) { return deriveMemory(sz.at(w, h), dp.MetallicMap), nil }
+			m, _ := est(sz.W, sz.H)
+			release, err := mem.admit(ctx, r.Log, fmt.Sprintf("derive the PBR maps of a %dx%d albedo", sz.W, sz.H), m,
+				func(fits func(sampler.Memory) bool) string { return sizeAdvice(a, sz.W, sz.H, step, est, fits) })
 			if err != nil {
 				return err
 			}
