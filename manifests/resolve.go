@@ -828,5 +828,6 @@ func bindConfig(sp *specs, o *object) *Config {
 	case string:
 		c.Watch.Debounce, _ = time.ParseDuration(x)
 	}
+	c.RemoteCache, _ = b.get("remote_cache").(*RemoteCache)
 	return c
 }

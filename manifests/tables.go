@@ -506,6 +506,7 @@ func newSpecs() *specs {
 		fld("watch", obj("kiln watch settings.",
 			fld("debounce", str("Quiet time before a rebuild, e.g. \"100ms\".").pat(durationPattern).dflt("100ms").with(durationPost)),
 		)),
+		fld("remote_cache", remoteCacheSpec()),
 	)
 	s.config.extensions = true
 	return s

@@ -570,6 +570,9 @@ type Config struct {
 	Godot     Godot
 	Watch     Watch
 
+	// RemoteCache is the remote_cache: block; nil when kiln.yaml has none.
+	RemoteCache *RemoteCache
+
 	Where map[string]Pos
 
 	// refNames are the names under models:, including entries that failed
