@@ -68,6 +68,30 @@ type Options struct {
 	// next one (see Session). Watch mode sets it; a single build does not
 	// need one.
 	Session *Session
+	// Remote, when set, is a cache shared with other machines: a stage
+	// whose key is not in the local cache is looked up there before it
+	// runs, and served from it (status StatusRemote) when it has the
+	// key. Faults never fail the build: the stage runs here instead.
+	// DryRun and Check do not use it.
+	Remote RemoteCache
+	// RemoteUpload sends the results of the stages this build runs (and
+	// of diffusion stages it finds in the local cache that the remote
+	// cache lacks) to Remote, in the background; the build waits for
+	// them at its end, at most RemoteDrain.
+	RemoteUpload bool
+	// RemoteUploads bounds the uploads in flight. Default: 4.
+	RemoteUploads int
+	// RemoteDrain bounds how long the build waits at its end for
+	// uploads still going; the rest are abandoned, with a warning.
+	// Default: 2 minutes.
+	RemoteDrain time.Duration
+	// Shard, when set (Count > 0), builds only this shard's part of the
+	// diffusion work and what it depends on (see Shard). Every machine
+	// of a sharded build must be given the same stages.
+	Shard Shard
+
+	// after starts the RemoteDrain timer (time.After; tests replace it).
+	after func(time.Duration) <-chan time.Time
 }
 
 // ErrFailed is wrapped by Build's error when stages failed.
@@ -117,6 +141,17 @@ func (o Options) resolved() (Options, error) {
 	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Shard.Count > 0 {
+		if err := o.Shard.check(); err != nil {
+			return o, err
+		}
+	}
+	if o.RemoteDrain <= 0 {
+		o.RemoteDrain = defaultRemoteDrain
+	}
+	if o.after == nil {
+		o.after = time.After
 	}
 	return o, nil
 }
@@ -234,6 +269,12 @@ func Build(ctx context.Context, stages []Stage, o Options) (*Report, error) {
 
 	b := newBuilder(o, dag, mask, state)
 	b.journaled = journaled && !readOnly
+	if o.Shard.Count > 0 {
+		b.shard = dag.shardReport(o)
+	}
+	if o.Remote != nil && !readOnly {
+		b.remote = newRemoteRun(ctx, o, b.cache)
+	}
 	if !readOnly {
 		// Runs a superseded build of the session left going write into
 		// the cache's temporary folder, and the session has held the
@@ -259,6 +300,11 @@ func Build(ctx context.Context, stages []Stage, o Options) (*Report, error) {
 	var finishErr error
 	if !readOnly {
 		finishErr = b.finish()
+	}
+	if b.remote != nil {
+		// The uploads read blobs from the cache: they end before the
+		// project lock is released.
+		b.remote.finish(ctx, o.after(o.RemoteDrain))
 	}
 	rep := b.report(started)
 	rep.Interrupted = ctx.Err() != nil
@@ -286,6 +332,9 @@ func plan(stages []Stage, o Options, readOnly bool) (*DAG, []bool, error) {
 	mask, err := dag.Select(o.Only)
 	if err != nil {
 		return nil, nil, err
+	}
+	if o.Shard.Count > 0 {
+		mask = dag.shardMask(mask, o.Shard)
 	}
 	if !readOnly {
 		var problems []Problem
@@ -371,6 +420,9 @@ type builder struct {
 	prog     *syncProgress
 	cpu      chan struct{}
 	accel    map[string]chan struct{}
+
+	remote *remoteRun   // nil without a remote cache
+	shard  *ShardReport // nil unless sharded
 
 	stopped atomic.Pointer[string] // the stage whose failure stopped the build
 	hashed  atomic.Int64           // files hashed to check them (not outputs being written)
@@ -693,6 +745,10 @@ func (b *builder) report(started time.Time) *Report {
 	}
 	rep.Orphans = b.orphans()
 	rep.FilesHashed = int(b.hashed.Load())
+	if b.remote != nil {
+		rep.Remote = b.remote.report()
+	}
+	rep.Shard = b.shard
 	rep.Duration = Duration(time.Since(started))
 	return rep
 }
@@ -768,7 +824,7 @@ func (b *builder) stateChanged() bool {
 		n.mu.Lock()
 		status, key, outs, notes, known := n.rep.Status, n.key, n.outputs, n.notes, n.known
 		n.mu.Unlock()
-		if n.selected && (status == StatusBuilt || status == StatusCached) && known {
+		if n.selected && (status == StatusBuilt || status == StatusCached || status == StatusRemote) && known {
 			prev := b.old.Stages[n.st.ID]
 			if prev == nil || prev.Key != key || !slices.Equal(prev.Outputs, outs) || !maps.Equal(prev.Notes, notes) {
 				return true
@@ -817,7 +873,7 @@ func (b *builder) newState() *buildState {
 		n.mu.Lock()
 		status, key, outs, notes, known := n.rep.Status, n.key, n.outputs, n.notes, n.known
 		n.mu.Unlock()
-		if n.selected && (status == StatusBuilt || status == StatusCached) && known {
+		if n.selected && (status == StatusBuilt || status == StatusCached || status == StatusRemote) && known {
 			ss := &stageState{Key: key, Outputs: outs, Notes: notes}
 			st.Stages[id] = ss
 		} else if prev := b.old.Stages[id]; prev != nil {

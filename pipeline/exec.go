@@ -88,6 +88,7 @@ func (b *builder) work(ctx context.Context, n *node, done chan<- *node) (handedO
 			n.adopted.cancel(errStale) // the cache has the result
 			n.adopted = nil
 		}
+		b.offerCached(ctx, n)
 		finish()
 		return false
 	}
@@ -105,13 +106,16 @@ func (b *builder) work(ctx context.Context, n *node, done chan<- *node) (handedO
 		}
 		if b.fromCache(ctx, n) {
 			kl.Unlock()
+			b.offerCached(ctx, n)
 			finish()
 			return false
 		}
 	}
-	if n.st.Resource == Accelerator {
+	if n.st.Resource == Accelerator || b.remote != nil && b.remote.available() {
 		// Free the CPU slot for other stages while waiting for the
-		// device.
+		// device, or for the remote cache: a lookup there is network
+		// time, which should not hold one of the Jobs workers (a CPU
+		// stage that must run takes a CPU slot again in execute).
 		b.switchSlot(ctx, &held, nil)
 		go func() {
 			b.build(ctx, n, &held)
@@ -387,7 +391,12 @@ func (b *builder) build(ctx context.Context, n *node, held *chan struct{}) {
 		n.rep.Reasons = append(reasons, n.rep.Reasons...)
 		n.mu.Unlock()
 	}
+	if b.fromRemote(ctx, n, held) {
+		return
+	}
+	start := time.Now()
 	outs, notes, err := b.execute(ctx, n, held)
+	took := Duration(time.Since(start))
 	if err != nil {
 		if ctx.Err() != nil {
 			// A stage failing while the build is cancelled most likely
@@ -409,11 +418,23 @@ func (b *builder) build(ctx context.Context, n *node, held *chan struct{}) {
 		return
 	}
 	n.mu.Lock()
-	defer n.mu.Unlock()
 	n.outputs, n.notes, n.known = outs, notes, true
 	n.rep.Status = StatusBuilt
 	n.rep.Notes = notes
 	n.rep.Outputs = b.outputReports(n, outs)
+	n.mu.Unlock()
+	b.offerUpload(ctx, n, false, took)
+}
+
+// offerCached offers a diffusion stage found in the local cache for
+// upload, in case the remote cache lacks it (it was built while the
+// remote cache was off or unreachable, or the server lost it): its
+// result is what the other machines would pay most to run again.
+func (b *builder) offerCached(ctx context.Context, n *node) {
+	if b.remote == nil || n.st.Resource != Accelerator || n.status() != StatusCached {
+		return
+	}
+	b.offerUpload(ctx, n, true, 0)
 }
 
 // execute runs n's Run under n's executor limit and stores its outputs in
@@ -630,7 +651,15 @@ func (b *builder) runStage(ctx context.Context, n *node, inputs map[string]map[s
 		}
 		p, ok := outs[name]
 		if !ok {
-			return "", fmt.Errorf("dependency %s has no output %q (it has: %s)", dep, name, joinNames(sortedKeys(outs)))
+			hint := ""
+			for _, d := range n.deps {
+				if d.st.ID == dep && d.status() == StatusRemote {
+					// Its result came from an entry some other machine (or
+					// server) wrote.
+					hint = "; its result came from the remote cache, whose entry lacks that output: build with --remote-cache off, and remove the entry from the server"
+				}
+			}
+			return "", fmt.Errorf("dependency %s has no output %q (it has: %s)%s", dep, name, joinNames(sortedKeys(outs)), hint)
 		}
 		return p, nil
 	}

@@ -20,6 +20,11 @@ const (
 	// StatusCached: the stage's key was in the cache; its outputs were
 	// materialised (restored if missing) without running it.
 	StatusCached Status = "cached"
+	// StatusRemote: the stage's key was not in the local cache but in the
+	// remote cache (Options.Remote); its outputs were downloaded, checked
+	// against their SHA-256, stored in the local cache and published,
+	// without running it.
+	StatusRemote Status = "remote"
 	// StatusFailed: the stage (or preparing it, e.g. hashing a missing
 	// source file, or publishing its outputs) failed.
 	StatusFailed Status = "failed"
@@ -149,6 +154,12 @@ type Report struct {
 	// that had to be read and hashed to verify them, because their stat
 	// did not match what kiln recorded. An unchanged project hashes none.
 	FilesHashed int `json:"files_hashed"`
+	// Remote is what the build did with the remote cache; nil without
+	// one (or in dry-run and check modes, which do not use it).
+	Remote *RemoteReport `json:"remote,omitempty"`
+	// Shard is the part of the work this build took (Options.Shard);
+	// nil when the build was not sharded.
+	Shard *ShardReport `json:"shard,omitempty"`
 }
 
 // Stage returns the report of stage id, or nil.
@@ -165,7 +176,7 @@ func (r *Report) Stage(id string) *StageReport {
 // "1000 stages: 3 built, 997 cached in 41ms".
 func (r *Report) Summary() string {
 	var parts []string
-	for _, s := range []Status{StatusBuilt, StatusCached, StatusWouldBuild, StatusStale, StatusFailed, StatusInterrupted, StatusSkipped} {
+	for _, s := range []Status{StatusBuilt, StatusRemote, StatusCached, StatusWouldBuild, StatusStale, StatusFailed, StatusInterrupted, StatusSkipped} {
 		if n := r.Totals[s]; n > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", n, s))
 		}
@@ -176,6 +187,12 @@ func (r *Report) Summary() string {
 	s := fmt.Sprintf("%d stages: %s in %s", len(r.Stages), strings.Join(parts, ", "), r.Duration)
 	if r.Interrupted {
 		s += " (interrupted)"
+	}
+	if r.Shard != nil {
+		s += fmt.Sprintf("; shard %d/%d: %d of %d diffusion stages", r.Shard.Index, r.Shard.Count, r.Shard.Stages, r.Shard.TotalStages)
+	}
+	if r.Remote != nil {
+		s += "; remote cache: " + r.Remote.summary()
 	}
 	if len(r.Orphans) > 0 {
 		s += fmt.Sprintf("; %d outputs no longer produced (kiln clean removes them)", len(r.Orphans))
@@ -250,7 +267,7 @@ func (p *LineProgress) StageDone(r StageReport) {
 	switch {
 	case r.Error != nil:
 		fmt.Fprintf(p.w, "%s: %s\n", prefix, r.Error)
-	case r.Status == StatusBuilt:
+	case r.Status == StatusBuilt || r.Status == StatusRemote && len(r.Reasons) == 0:
 		fmt.Fprintf(p.w, "%s (%s)\n", prefix, r.Duration)
 	default:
 		if len(r.Reasons) > 0 {
