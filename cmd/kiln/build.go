@@ -17,6 +17,7 @@ import (
 	"github.com/kiln-dev/kiln/manifests"
 	"github.com/kiln-dev/kiln/models"
 	"github.com/kiln-dev/kiln/pipeline"
+	"github.com/kiln-dev/kiln/pipeline/remote"
 )
 
 // buildFlags are kiln build's flags.
@@ -35,6 +36,10 @@ type buildFlags struct {
 	// pull fetches missing models (and those not matching kiln.lock)
 	// before building.
 	pull bool
+	// remoteCache is --remote-cache: a URL, "off", or "" when not given.
+	remoteCache string
+	// shard is --shard I/N, "" when not given.
+	shard string
 }
 
 func (a *app) buildCommand() *cobra.Command {
@@ -50,6 +55,11 @@ did not change are taken from the cache.
   --check                 exit 1 when any output is missing or stale, without
                           generating anything (for CI "assets up to date" gates)
   --json                  print a machine-readable report on stdout
+  --remote-cache URL|off  share results with other machines (Bazel HTTP cache
+                          protocol); default: KILN_REMOTE_CACHE, else
+                          kiln.yaml's remote_cache
+  --shard I/N             build shard I of N of the diffusion work and push it
+                          to the remote cache; a plain build then assembles
   --pull                  first fetch every model that is missing or does not
                           match kiln.lock, as kiln models pull does
 
@@ -71,6 +81,8 @@ A model folder that does not hold what kiln.lock pins for it stops the build
 	fl.BoolVar(&f.check, "check", false, "exit 1 if any output is missing or stale; generate nothing")
 	fl.StringVar(&f.device, "device", "", "execution provider: cpu, cuda, tensorrt, coreml, directml or openvino (default: kiln.yaml's runtime.device)")
 	fl.IntVar(&f.deviceID, "device-id", -1, "device index for --device (default: kiln.yaml's runtime.device_id)")
+	fl.StringVar(&f.remoteCache, "remote-cache", "", "remote cache URL (Bazel HTTP cache protocol), or off (default: KILN_REMOTE_CACHE, else kiln.yaml's remote_cache)")
+	fl.StringVar(&f.shard, "shard", "", "build shard I of N of the diffusion work (e.g. 2/4) and push it to the remote cache")
 	fl.BoolVar(&f.pull, "pull", false, "fetch models that are missing or do not match kiln.lock first")
 	return cmd
 }
@@ -81,6 +93,12 @@ A model folder that does not hold what kiln.lock pins for it stops the build
 func (f buildFlags) validate() error {
 	if f.jobs < 0 {
 		return fmt.Errorf("--jobs %d: give a positive number of jobs, or 0 for one per core", f.jobs)
+	}
+	if err := remote.CheckFlag(f.remoteCache); err != nil {
+		return err
+	}
+	if _, err := pipeline.ParseShard(f.shard); f.shard != "" && err != nil {
+		return fmt.Errorf("--%w", err)
 	}
 	return validateDevice(f.device, f.deviceID, f.deviceIDSet)
 }
@@ -165,11 +183,22 @@ func (a *app) build(cmd *cobra.Command, dir string, f buildFlags) error {
 	opts.Explain = f.explain || f.dryRun
 	opts.KeepGoing = f.keepGoing
 	opts.Jobs = f.jobs
+	closeRemote, err := a.remoteOptions(&opts, f, p)
+	if err != nil {
+		if f.json {
+			a.writeJSON(jsonErrorReport("build", err))
+		}
+		return withCode(exitUsage, err)
+	}
+	defer closeRemote()
 	if !f.json && !a.quiet {
 		opts.Progress = newProgress(a.stderr, isTerminal(a.stderr))
 	}
 
 	report, err := pipeline.Build(cmd.Context(), p.Stages, opts)
+	if report != nil && report.Remote != nil && report.Remote.Warning != "" {
+		fmt.Fprintln(a.stderr, "kiln: warning:", report.Remote.Warning)
+	}
 	if f.json && report != nil {
 		a.writeJSON(report)
 	} else if f.json {
@@ -339,4 +368,45 @@ func (a *app) cleanCommand() *cobra.Command {
 // or SIGTERM).
 func isInterrupt(err error) bool {
 	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// remoteOptions sets up the remote cache of a build: --remote-cache,
+// else KILN_REMOTE_CACHE, else kiln.yaml's remote_cache (see
+// remote.Choose). --shard needs one, and always uploads: pushing is what
+// a shard is for. Dry-run and check modes do not use it. The returned
+// function releases the client.
+func (a *app) remoteOptions(opts *pipeline.Options, f buildFlags, p *project.Project) (func(), error) {
+	var checkout *remote.Settings
+	if rc := p.Manifests.Config.RemoteCache; rc != nil {
+		checkout = &remote.Settings{URL: rc.URL, Upload: rc.Upload, CAFile: rc.CAPath(p.Root), Timeout: rc.Timeout,
+			Where: rc.URLPos.String(), CAWhere: rc.CAFilePos.String()}
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		return nil, fmt.Errorf("remote cache: %w", err)
+	}
+	s, err := remote.Choose(f.remoteCache, os.Getenv, checkout, wd)
+	if err != nil {
+		return nil, err
+	}
+	if f.shard != "" {
+		sh, _ := pipeline.ParseShard(f.shard)
+		if s == nil {
+			return nil, fmt.Errorf("--shard %s needs a remote cache to push its work to: give --remote-cache URL, set %s, or add remote_cache: to kiln.yaml", sh, remote.EnvURL)
+		}
+		s.Upload = true
+		opts.Shard = sh
+	}
+	if s == nil || opts.DryRun || opts.Check {
+		return func() {}, nil
+	}
+	c, warnings, err := remote.New(*s, remote.Credentials{Getenv: os.Getenv})
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range warnings {
+		fmt.Fprintln(a.stderr, "kiln: warning:", w)
+	}
+	opts.Remote, opts.RemoteUpload = c, s.Upload
+	return c.Close, nil
 }
