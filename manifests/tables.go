@@ -479,7 +479,7 @@ func newSpecs() *specs {
 			fld("fallback", enum("cpu: run on the CPU when the device is unavailable; none: fail.", "cpu", "none").dflt("none")),
 			fld("threads", integer("Intra-op threads (0: ONNX Runtime decides).").rng(0, 1024).dflt(0)),
 			fld("spinning", boolean("Let ONNX Runtime's thread pools spin (busy-wait) between operators: less latency, "+
-				"but the waiting threads burn cores other stages could use. Not written: ONNX Runtime's default, on.").dflt(true)),
+				"but the waiting threads burn cores other stages could use. Off unless set: on 2 cores it lost beside CPU stages.").dflt(false)),
 			fld("memory_budget", anyOf("Memory for cached sessions, e.g. \"4GiB\" (0: no cap).",
 				integer("").atLeast(0), str("").pat(bytesPattern)).describe(`a byte count or a size like "4GiB"`).
 				with(byteSizePost(0, 1<<50))),

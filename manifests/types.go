@@ -496,7 +496,7 @@ type Runtime struct {
 	// Threads is the intra-op thread count; 0 lets ONNX Runtime choose.
 	Threads int
 	// Spinning turns ONNX Runtime's thread-pool spinning on or off; nil
-	// (not written) keeps ONNX Runtime's default, on.
+	// (not written) means kiln's default, off (see models.RuntimeOptions).
 	Spinning *bool
 	// MemoryBudget caps the session pool in bytes; 0 means no cap.
 	MemoryBudget int64

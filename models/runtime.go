@@ -69,9 +69,11 @@ type RuntimeOptions struct {
 	// pools on or off (the session options session.intra_op.allow_spinning
 	// and session.inter_op.allow_spinning). A spinning thread waits for
 	// work by busy-looping, which saves the wake-up latency between
-	// operators but burns the core other stages could use. nil keeps ONNX
-	// Runtime's default, spinning on. With one thread there is no
-	// intra-op pool to spin.
+	// operators but burns the core other stages could use. nil means
+	// kiln's default, off: measured on 2 cores (BenchmarkSpinning,
+	// BenchmarkSpinningExemplar; numbers in the README), spinning lost
+	// whenever CPU stages ran beside the model, and lost alone too for
+	// builtin:exemplar. With one thread there is no intra-op pool to spin.
 	Spinning *bool
 	// Shapes are the image and batch sizes the project will generate,
 	// from which TensorRT's optimisation profiles are made (see
@@ -344,18 +346,13 @@ const (
 )
 
 // sessionConfig returns the session configuration entries every session
-// gets: spinning, when RuntimeOptions.Spinning is set.
+// gets: spinning as RuntimeOptions.Spinning says, off when it is nil.
 func (r *Runtime) sessionConfig() map[string]string {
-	cfg := map[string]string{}
-	if r.spinning != nil {
-		v := "0"
-		if *r.spinning {
-			v = "1"
-		}
-		cfg[configIntraOpSpinning] = v
-		cfg[configInterOpSpinning] = v
+	v := "0"
+	if r.spinning != nil && *r.spinning {
+		v = "1"
 	}
-	return cfg
+	return map[string]string{configIntraOpSpinning: v, configInterOpSpinning: v}
 }
 
 // sessionOptions returns session options for provider, with threads and

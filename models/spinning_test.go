@@ -18,7 +18,7 @@ func TestSpinningReachesSessions(t *testing.T) {
 		spinning *bool
 		want     map[string]string
 	}{
-		{"default", nil, map[string]string{}},
+		{"default is off", nil, map[string]string{"session.intra_op.allow_spinning": "0", "session.inter_op.allow_spinning": "0"}},
 		{"on", &on, map[string]string{"session.intra_op.allow_spinning": "1", "session.inter_op.allow_spinning": "1"}},
 		{"off", &off, map[string]string{"session.intra_op.allow_spinning": "0", "session.inter_op.allow_spinning": "0"}},
 	}
