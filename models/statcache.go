@@ -16,7 +16,7 @@ import (
 // meantime; a lost update only costs a recomputation.
 type statCache struct {
 	file    string
-	entries map[string]statEntry
+	entries map[string]statEntry // nil until the first get or put reads the file
 	dirty   map[string]statEntry
 }
 
@@ -37,8 +37,18 @@ const statCacheVersion = 1
 // longer exist are dropped on save.
 const maxStatEntries = 4096
 
+// openStatCache returns the cache kept in file. The file is read on first
+// use, not here: most builds open the cache (to check kiln.lock) and never
+// need it, and decoding it costs milliseconds of every no-op build.
 func openStatCache(file string) *statCache {
-	return &statCache{file: file, entries: readStatCache(file), dirty: map[string]statEntry{}}
+	return &statCache{file: file, dirty: map[string]statEntry{}}
+}
+
+// load reads the file the first time an entry is needed.
+func (c *statCache) load() {
+	if c.entries == nil {
+		c.entries = readStatCache(c.file)
+	}
 }
 
 func readStatCache(file string) map[string]statEntry {
@@ -56,6 +66,7 @@ func readStatCache(file string) map[string]statEntry {
 // get decodes the value remembered for path into out when the file still
 // has the size and modification time it had then.
 func (c *statCache) get(path string, fi os.FileInfo, out any) bool {
+	c.load()
 	e, ok := c.entries[path]
 	if !ok || e.Size != fi.Size() || e.MTime != fi.ModTime().UnixNano() {
 		return false
@@ -70,6 +81,7 @@ func (c *statCache) put(path string, fi os.FileInfo, v any) {
 		return
 	}
 	e := statEntry{Size: fi.Size(), MTime: fi.ModTime().UnixNano(), Value: raw}
+	c.load()
 	c.entries[path] = e
 	c.dirty[path] = e
 }
