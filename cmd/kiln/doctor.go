@@ -598,7 +598,11 @@ func writeDoctor(w io.Writer, r *doctorReport) error {
 		if in.Advice != "" {
 			status = in.Advice
 		}
-		pf("\ninotify\tmax_user_watches %d, max_user_instances %d; kiln watch here needs %d watches and 1 instance: %s\n", in.MaxUserWatches, in.MaxUserInstances, in.WatchFolders, status)
+		watches := "watches"
+		if in.WatchFolders == 1 {
+			watches = "watch"
+		}
+		pf("\ninotify\tmax_user_watches %d, max_user_instances %d; kiln watch here needs %d %s and 1 instance: %s\n", in.MaxUserWatches, in.MaxUserInstances, in.WatchFolders, watches, status)
 	}
 	return tw.Flush()
 }
