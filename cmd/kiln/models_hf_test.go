@@ -1,10 +1,16 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
+	"image"
+	"image/draw"
+	"image/png"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -61,9 +67,29 @@ func hfProject(t *testing.T) string {
 	p := t.TempDir()
 	writeFiles(t, p, map[string]string{
 		"kiln.yaml":   "version: 1\nmodels:\n  tiny: {hf: " + hubRepo + ", kind: turbo}\n",
-		"m.kiln.yaml": "version: 1\nassets:\n  - {id: g, kind: concept-art, model: tiny, prompt: stone, size: 64, steps: 1}\n",
+		"m.kiln.yaml": hfManifest,
 	})
 	return p
+}
+
+// hfManifest is hfProject's one manifest: a concept-art asset on tiny.
+const hfManifest = "version: 1\nassets:\n  - {id: g, kind: concept-art, model: tiny, prompt: stone, size: 64, steps: 1}\n"
+
+// decodePixels reads the PNG at path as NRGBA.
+func decodePixels(t *testing.T, path string) *image.NRGBA {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	n := image.NewNRGBA(img.Bounds())
+	draw.Draw(n, n.Bounds(), img, img.Bounds().Min, draw.Src)
+	return n
 }
 
 // lockCommit reads the commit kiln.lock pins for tiny.
@@ -108,8 +134,32 @@ func TestModelsPullLockBuild(t *testing.T) {
 		t.Fatalf("kiln models pull:\n%s", r.stderr)
 	}
 	run(p, 0, "build", "-q")
-	if out := snapshot(t, filepath.Join(p, "out")); len(out) == 0 {
+	pulled := snapshot(t, filepath.Join(p, "out"))
+	if len(pulled) == 0 {
 		t.Fatal("the build wrote no outputs")
+	}
+	// The pixels: the same project on the same model, written straight
+	// into the project instead of pulled, makes the same bytes.
+	local := t.TempDir()
+	writeFiles(t, local, map[string]string{
+		"kiln.yaml":   "version: 1\nmodels:\n  tiny: {path: models/tiny, kind: turbo}\n",
+		"m.kiln.yaml": hfManifest,
+	})
+	if err := testmodels.Write(filepath.Join(local, "models", "tiny"), testmodels.Turbo, testmodels.Options{Seed: 1}); err != nil {
+		t.Fatal(err)
+	}
+	run(local, 0, "build", "-q")
+	// The files differ in their recipes (which name the model's source),
+	// not in their pixels.
+	direct := snapshot(t, filepath.Join(local, "out"))
+	if !slices.Equal(slices.Sorted(maps.Keys(pulled)), slices.Sorted(maps.Keys(direct))) {
+		t.Fatalf("outputs: pulled model %v, local folder %v", pulled, direct)
+	}
+	for name := range pulled {
+		a, b := decodePixels(t, filepath.Join(p, "out", name)), decodePixels(t, filepath.Join(local, "out", name))
+		if !a.Bounds().Eq(b.Bounds()) || !bytes.Equal(a.Pix, b.Pix) {
+			t.Errorf("%s: the pixels made with the pulled model differ from those made with the same model in a local folder", name)
+		}
 	}
 	run(p, 0, "models", "verify", "tiny")
 
