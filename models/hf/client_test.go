@@ -195,24 +195,3 @@ func TestNextLink(t *testing.T) {
 		}
 	}
 }
-
-func TestParseContentRange(t *testing.T) {
-	tests := []struct {
-		in           string
-		first, total int64
-		ok           bool
-	}{
-		{"bytes 100-199/200", 100, 200, true},
-		{"bytes 0-0/*", 0, -1, true},
-		{"bytes 5-4/10", 0, 0, false},
-		{"bytes 0-9/5", 0, 0, false},
-		{"items 0-1/2", 0, 0, false},
-		{"", 0, 0, false},
-	}
-	for _, tt := range tests {
-		first, total, ok := parseContentRange(tt.in)
-		if ok != tt.ok || ok && (first != tt.first || total != tt.total) {
-			t.Errorf("parseContentRange(%q) = %d, %d, %v; want %d, %d, %v", tt.in, first, total, ok, tt.first, tt.total, tt.ok)
-		}
-	}
-}

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/kiln-dev/kiln/internal/httprange"
 )
 
 // copyBuffer is the read size of a transfer.
@@ -250,7 +252,7 @@ func (d *transfer) get(ctx, rctx context.Context, timer *time.Timer, u *url.URL)
 	defer resp.Body.Close()
 	switch resp.StatusCode {
 	case http.StatusPartialContent:
-		first, total, ok := parseContentRange(resp.Header.Get("Content-Range"))
+		first, total, ok := httprange.Parse(resp.Header.Get("Content-Range"))
 		if ok && total >= 0 && total != f.Size {
 			return withKind(ErrChanged, "%s is %d bytes on %s, the file list or lock says %d: resolve %s again", d.repoPath, total, at.Host, f.Size, d.s.Ref)
 		}
@@ -340,35 +342,4 @@ func (d *transfer) verify() error {
 	}
 	d.reset()
 	return ce
-}
-
-// parseContentRange reads "bytes FIRST-LAST/TOTAL" (TOTAL may be "*",
-// reported as -1).
-func parseContentRange(s string) (first, total int64, ok bool) {
-	rest, found := strings.CutPrefix(strings.TrimSpace(s), "bytes ")
-	if !found {
-		return 0, 0, false
-	}
-	span, tot, found := strings.Cut(rest, "/")
-	if !found {
-		return 0, 0, false
-	}
-	a, b, found := strings.Cut(span, "-")
-	if !found {
-		return 0, 0, false
-	}
-	first, err1 := strconv.ParseInt(a, 10, 64)
-	last, err2 := strconv.ParseInt(b, 10, 64)
-	if err1 != nil || err2 != nil || first < 0 || last < first {
-		return 0, 0, false
-	}
-	total = -1
-	if tot != "*" {
-		t, err := strconv.ParseInt(tot, 10, 64)
-		if err != nil || t <= last {
-			return 0, 0, false
-		}
-		total = t
-	}
-	return first, total, true
 }

@@ -154,29 +154,6 @@ func TestManifestRoundTrip(t *testing.T) {
 	}
 }
 
-func TestParseContentRange(t *testing.T) {
-	tests := []struct {
-		in           string
-		first, total int64
-		ok           bool
-	}{
-		{"bytes 100-199/200", 100, 200, true},
-		{"bytes 0-0/1", 0, 1, true},
-		{"bytes 5-9/*", 5, -1, true},
-		{"bytes 5-9/9", 0, 0, false},
-		{"bytes 9-5/20", 0, 0, false},
-		{"bytes */200", 0, 0, false},
-		{"items 0-1/2", 0, 0, false},
-		{"", 0, 0, false},
-	}
-	for _, tt := range tests {
-		first, total, ok := parseContentRange(tt.in)
-		if first != tt.first || total != tt.total || ok != tt.ok {
-			t.Errorf("parseContentRange(%q) = %d, %d, %v", tt.in, first, total, ok)
-		}
-	}
-}
-
 func TestNameAndURLs(t *testing.T) {
 	for in, want := range map[string]string{
 		"https://example.org/ORG/tiny-sd/resolve/main/":     "tiny-sd",

@@ -13,10 +13,10 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
+	"github.com/kiln-dev/kiln/internal/httprange"
 	"github.com/kiln-dev/kiln/internal/safepath"
 )
 
@@ -290,7 +290,7 @@ func (p *puller) get(ctx context.Context, f File, out *os.File, have int64, h ha
 	start := have
 	switch resp.StatusCode {
 	case http.StatusPartialContent:
-		first, total, ok := parseContentRange(resp.Header.Get("Content-Range"))
+		first, total, ok := httprange.Parse(resp.Header.Get("Content-Range"))
 		if ok && total >= 0 && total != f.Size {
 			return 0, fmt.Errorf("download %s from %s: the server's file is %d bytes, the model's file list says %d: the catalogue entry or manifest is out of date", f.Path, u, total, f.Size)
 		}
@@ -387,37 +387,6 @@ func restart(out *os.File, h hash.Hash, bar fileBar) error {
 	h.Reset()
 	bar.set(0)
 	return nil
-}
-
-// parseContentRange reads "bytes FIRST-LAST/TOTAL" (TOTAL may be "*",
-// reported as -1).
-func parseContentRange(s string) (first, total int64, ok bool) {
-	rest, found := strings.CutPrefix(s, "bytes ")
-	if !found {
-		return 0, 0, false
-	}
-	span, tot, found := strings.Cut(rest, "/")
-	if !found {
-		return 0, 0, false
-	}
-	a, b, found := strings.Cut(span, "-")
-	if !found {
-		return 0, 0, false
-	}
-	first, err1 := strconv.ParseInt(a, 10, 64)
-	last, err2 := strconv.ParseInt(b, 10, 64)
-	if err1 != nil || err2 != nil || first < 0 || last < first {
-		return 0, 0, false
-	}
-	total = -1
-	if tot != "*" {
-		t, err := strconv.ParseInt(tot, 10, 64)
-		if err != nil || t <= last {
-			return 0, 0, false
-		}
-		total = t
-	}
-	return first, total, true
 }
 
 // formatBytes prints a size in binary units ("1.5 GiB").
