@@ -113,8 +113,10 @@ const (
 	// the files, which are streamed from the local cache).
 	defaultRemoteUploads = 4
 	remoteQueue          = 64
-	// defaultRemoteFetches bounds concurrent downloads.
+	// defaultRemoteFetches bounds the stages downloading at once, and
+	// remoteStageFetches the downloads of one stage's outputs at once.
 	defaultRemoteFetches = 8
+	remoteStageFetches   = 4
 	// defaultRemoteDrain is how long a build waits at its end for uploads
 	// still going before it abandons them.
 	defaultRemoteDrain = 2 * time.Minute
@@ -521,8 +523,8 @@ func (b *builder) fromRemote(ctx context.Context, n *node, held *chan struct{}) 
 		return true
 	}
 	var got int64
-	for _, o := range outs {
-		nb, err := b.fetchBlob(ctx, o.blobRef)
+	for i, f := range b.fetchBlobs(ctx, outs) {
+		o, nb, err := outs[i], f.n, f.err
 		if ctx.Err() != nil {
 			return false
 		}
@@ -583,6 +585,37 @@ func (b *builder) remoteFault(n *node, what string, err error) {
 		n.rep.Reasons = append(n.rep.Reasons, "remote cache: "+err.Error()+"; built here instead")
 		n.mu.Unlock()
 	}
+}
+
+// fetched is the outcome of one fetchBlob.
+type fetched struct {
+	n   int64
+	err error
+}
+
+// fetchBlobs fetches the blobs of outs at once, remoteStageFetches at a
+// time: a stage's outputs (a texture's base colour, normal and ORM maps)
+// are independent downloads, and a chain of stages waits for each one.
+// The results are in outs' order.
+func (b *builder) fetchBlobs(ctx context.Context, outs outputSet) []fetched {
+	res := make([]fetched, len(outs))
+	if len(outs) == 1 {
+		res[0].n, res[0].err = b.fetchBlob(ctx, outs[0].blobRef)
+		return res
+	}
+	slots := make(chan struct{}, remoteStageFetches)
+	var wg sync.WaitGroup
+	for i, o := range outs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			slots <- struct{}{}
+			defer func() { <-slots }()
+			res[i].n, res[i].err = b.fetchBlob(ctx, o.blobRef)
+		}()
+	}
+	wg.Wait()
+	return res
 }
 
 // fetchBlob makes sure blob ref is in the local cache, downloading it if
