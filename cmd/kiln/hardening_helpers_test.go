@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -50,9 +51,34 @@ func symlink(t *testing.T, dir, link, target string) {
 }
 
 // snapshot maps every regular file under dir (slash-separated relative
-// path) to its sha256, skipping the folders named in skip.
+// path) to its sha256, skipping the paths named in skip. A missing dir is
+// empty.
 func snapshot(t *testing.T, dir string, skip ...string) map[string]string {
 	t.Helper()
+	out, err := walkSnapshot(dir, skip, false)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// worldSnapshot is snapshot of everything under dir: regular files by
+// content, folders, links by their targets, and other files by their
+// type, so that a test sees any change kiln makes to the tree around a
+// project.
+func worldSnapshot(t *testing.T, dir string, skip []string) map[string]string {
+	t.Helper()
+	out, err := walkSnapshot(dir, skip, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// walkSnapshot does the walk of snapshot (all false: regular files only)
+// and worldSnapshot. A skipped folder is not entered; a skipped file is
+// left out (and its folder's other entries are still walked).
+func walkSnapshot(dir string, skip []string, all bool) (map[string]string, error) {
 	out := map[string]string{}
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -60,26 +86,32 @@ func snapshot(t *testing.T, dir string, skip ...string) map[string]string {
 		}
 		rel, _ := filepath.Rel(dir, p)
 		rel = filepath.ToSlash(rel)
-		for _, s := range skip {
-			if rel == s {
+		if slices.Contains(skip, rel) {
+			if d.IsDir() {
 				return filepath.SkipDir
 			}
-		}
-		if !d.Type().IsRegular() {
 			return nil
 		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
+		switch {
+		case d.Type().IsRegular():
+			data, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			sum := sha256.Sum256(data)
+			out[rel] = hex.EncodeToString(sum[:])
+		case !all:
+		case d.IsDir():
+			out[rel] = "folder"
+		case d.Type()&fs.ModeSymlink != 0:
+			target, _ := os.Readlink(p)
+			out[rel] = "link to " + target
+		default:
+			out[rel] = d.Type().String()
 		}
-		sum := sha256.Sum256(data)
-		out[rel] = hex.EncodeToString(sum[:])
 		return nil
 	})
-	if err != nil && !os.IsNotExist(err) {
-		t.Fatal(err)
-	}
-	return out
+	return out, err
 }
 
 // diffSnapshots describes how two snapshots differ, "" when equal.

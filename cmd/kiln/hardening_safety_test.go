@@ -3,13 +3,9 @@
 package main
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -290,48 +286,6 @@ func TestSafetyCorpus(t *testing.T) {
 			}
 		})
 	}
-}
-
-// worldSnapshot maps every file, folder and symlink under dir (by
-// slash-separated relative path) to its content hash, "folder" or its
-// link target, leaving out the paths in skip and everything below them.
-func worldSnapshot(t *testing.T, dir string, skip []string) map[string]string {
-	t.Helper()
-	out := map[string]string{}
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		rel = filepath.ToSlash(rel)
-		if slices.Contains(skip, rel) {
-			if d.IsDir() {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		switch {
-		case d.IsDir():
-			out[rel] = "folder"
-		case d.Type()&fs.ModeSymlink != 0:
-			target, _ := os.Readlink(p)
-			out[rel] = "link to " + target
-		case d.Type().IsRegular():
-			data, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			sum := sha256.Sum256(data)
-			out[rel] = hex.EncodeToString(sum[:])
-		default:
-			out[rel] = d.Type().String()
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
 }
 
 // hex2 spells i as two lower-case hex digits.
