@@ -297,6 +297,11 @@ func findImage(images []preview.File, name string) (preview.File, bool) {
 			return f, true
 		}
 	}
+	if name == manifests.MapAlbedo && len(images) > 0 {
+		// A texture's albedo is its generated image ("image.png"), which
+		// mainFirst put first.
+		return images[0], true
+	}
 	return preview.File{}, false
 }
 

@@ -155,6 +155,32 @@ func TestState(t *testing.T) {
 	}
 }
 
+// TestMaterialCardBaseColour: with the stage outputs a real build has (a
+// texture's generate stage writes image.png, its derive stage the maps),
+// the material card shows the base colour first, then the maps.
+func TestMaterialCardBaseColour(t *testing.T) {
+	p := loadProject(t)
+	rep := &pipeline.Report{Stages: []pipeline.StageReport{
+		{ID: "dungeon/floor:generate", Asset: "dungeon/floor", Kind: "texture.generate", Status: pipeline.StatusBuilt,
+			Outputs: []pipeline.OutputReport{out("image.png", "dungeon/floor.png", "c0")}},
+		{ID: "dungeon/floor:derive", Asset: "dungeon/floor", Kind: "pbr.derive", Status: pipeline.StatusBuilt,
+			Outputs: []pipeline.OutputReport{out("normal.png", "dungeon/floor_normal.png", "c1"), out("orm.png", "dungeon/floor_orm.png", "c2")}},
+		{ID: "dungeon/floor:material", Asset: "dungeon/floor", Kind: "material.gltf", Status: pipeline.StatusBuilt,
+			Outputs: []pipeline.OutputReport{out("floor.gltf", "dungeon/floor.gltf", "d0"), out("floor.bin", "dungeon/floor.bin", "d1")}},
+	}}
+	st := State(p, rep, Result(rep, nil), preview.State{})
+	if len(st.Materials) != 1 {
+		t.Fatalf("materials %+v", st.Materials)
+	}
+	var paths []string
+	for _, f := range st.Materials[0].Textures {
+		paths = append(paths, f.Path)
+	}
+	if len(paths) == 0 || paths[0] != "dungeon/floor.png" || !slices.Contains(paths, "dungeon/floor_normal.png") || !slices.Contains(paths, "dungeon/floor_orm.png") {
+		t.Errorf("material textures %q: want the base colour first, then the normal and ORM maps", paths)
+	}
+}
+
 func TestSpriteFrames(t *testing.T) {
 	images := []preview.File{{Path: "s/frame10.png", Label: "frame10"}, {Path: "s/sheet.png", Label: "sheet"}, {Path: "s/frame2.png", Label: "frame2"}}
 	sp, rest := sprite(&manifests.SpriteOptions{Frames: 2, FPS: 8, Columns: 2}, images)
