@@ -3,7 +3,11 @@ package imageops
 import (
 	"image"
 	"image/color"
+	"image/png"
 	"math"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -137,4 +141,129 @@ func typeName(v any) string {
 		return "*image.NRGBA"
 	}
 	return "other"
+}
+
+// brickWall draws courses of bricks (period bw×bh, every other course
+// offset by half a brick) with dark mortar lines and a little noise: the
+// strong, repeating edges that made the old edge-only metric raise false
+// alarms on a wall's maps.
+func brickWall(w, h, bw, bh int, seed uint64) *Float {
+	n := noise(w, h, 1, seed)
+	return fill(w, h, 3, func(x, y, c int) float64 {
+		row := y / bh
+		off := 0
+		if row%2 == 1 {
+			off = bw / 2
+		}
+		v := 0.55 + 0.1*float64(n.At(x, y, 0))
+		if y%bh < 2 || (x+off)%bw < 2 {
+			v = 0.15
+		}
+		return v * []float64{1, 0.6, 0.5}[c]
+	})
+}
+
+// TestSeamsTileOrNot scores images that tile and images that do not, each
+// as it is and circularly shifted so that its edge falls elsewhere: the
+// score must tell them apart, whatever the shift.
+func TestSeamsTileOrNot(t *testing.T) {
+	const n = 128
+	tests := []struct {
+		name  string
+		img   *Float
+		tiles bool
+	}{
+		{"periodic noise", periodicTexture(n, n, 3, 3, 7), true},
+		{"periodic fine noise", periodicTexture(n, n, 3, 1, 8), true},
+		{"bricks, whole courses", brickWall(n, n, 32, 16, 9), true},
+		{"noise blurred without wrapping", crop(periodicTexture(2*n, 2*n, 3, 3, 10), n), false},
+		{"noise with a colour step at its edge", step(crop(periodicTexture(2*n, 2*n, 3, 2, 14), n)), false},
+	}
+	for _, tt := range tests {
+		for _, sh := range [][2]int{{0, 0}, {n / 3, n / 5}, {n / 2, n / 2}} {
+			x, y := Seams(shift(tt.img, sh[0], sh[1]))
+			worst := math.Max(x, y)
+			switch {
+			case tt.tiles && worst > 1.2:
+				t.Errorf("%s shifted by %v: seams (%.3f, %.3f), want ≤ 1.2: it tiles", tt.name, sh, x, y)
+			case !tt.tiles && math.Min(x, y) < 1.3:
+				t.Errorf("%s shifted by %v: seams (%.3f, %.3f), want both ≥ 1.3: it does not tile", tt.name, sh, x, y)
+			}
+		}
+	}
+}
+
+// step adds 0.15 to the right half of f, so that tiled, its right edge
+// meets its left with a jump, as a texture with uneven lighting does.
+func step(f *Float) *Float {
+	g := NewFloat(f.W, f.H, f.C)
+	copy(g.Pix, f.Pix)
+	for y := 0; y < f.H; y++ {
+		for x := f.W / 2; x < f.W; x++ {
+			for c := 0; c < f.C; c++ {
+				g.Set(x, y, c, f.At(x, y, c)+0.15)
+			}
+		}
+	}
+	return g
+}
+
+// crop returns the top-left n×n of f.
+func crop(f *Float, n int) *Float {
+	g := NewFloat(n, n, f.C)
+	for y := 0; y < n; y++ {
+		copy(g.Pix[y*n*f.C:(y+1)*n*f.C], f.Pix[y*f.W*f.C:(y*f.W+n)*f.C])
+	}
+	return g
+}
+
+// TestSeamsShiftInvariant: a circular shift never changes the score.
+func TestSeamsShiftInvariant(t *testing.T) {
+	f := crop(periodicTexture(160, 160, 3, 2, 12), 96)
+	x0, y0 := Seams(f)
+	for _, sh := range [][2]int{{1, 0}, {0, 1}, {40, 17}, {95, 95}} {
+		x, y := Seams(shift(f, sh[0], sh[1]))
+		if math.Abs(x-x0) > 1e-9 || math.Abs(y-y0) > 1e-9 {
+			t.Errorf("shift %v: seams (%v, %v), unshifted (%v, %v)", sh, x, y, x0, y0)
+		}
+	}
+}
+
+// TestSeamsOnKilnOutputs scores real builtin:exemplar outputs at 128²:
+// tileables with their derived maps (a brick wall's normal, ORM and
+// roughness maps scored 2.07–2.85 under the old edge-only metric), and the
+// same prompts generated with tile: none, as they are and shifted.
+func TestSeamsOnKilnOutputs(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("testdata", "seams", "*.png"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no test images: %v", err)
+	}
+	for _, p := range files {
+		f := readPNG(t, p)
+		tiles := strings.HasPrefix(filepath.Base(p), "tiles_")
+		for _, sh := range [][2]int{{0, 0}, {f.W / 3, f.H / 5}, {f.W / 2, f.H / 2}} {
+			x, y := Seams(shift(f, sh[0], sh[1]))
+			switch {
+			case tiles && math.Max(x, y) > 1.2:
+				t.Errorf("%s shifted by %v: seams (%.3f, %.3f), want ≤ 1.2: it tiles", p, sh, x, y)
+			case !tiles && math.Max(x, y) < 1.3:
+				t.Errorf("%s shifted by %v: seams (%.3f, %.3f), want one ≥ 1.3: it does not tile", p, sh, x, y)
+			}
+		}
+	}
+}
+
+// readPNG decodes the PNG at path.
+func readPNG(t *testing.T, path string) *Float {
+	t.Helper()
+	r, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	img, err := png.Decode(r)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return FromImage(img)
 }
