@@ -247,6 +247,43 @@ assets:
 	_ = rep
 }
 
+// TestSpriteKeyThatKeysNothing: a key colour the frames do not have
+// leaves them opaque, and the animation says so (issue 16: it said
+// "transparent": true), with a warning and the share actually keyed.
+func TestSpriteKeyThatKeysNothing(t *testing.T) {
+	root := project(t, testmodels.Optimum, map[string]string{
+		manifests.ConfigFile: kilnYAML,
+		"a.kiln.yaml": `version: 1
+assets:
+  - id: fx/spark
+    kind: sprite-sheet
+    model: sd
+    prompt: spark
+    steps: 2
+    size: 32
+    sprite: {frames: 2, key_color: "#00fe01", key_threshold: 0, key_softness: 0}
+`,
+	})
+	s := newSession(t, root)
+	rep := s.build()
+	anim, err := generators.ReadAnimation(s.out("fx/spark.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if anim.Transparent {
+		t.Error(`animation says "transparent": true, but the key removed no pixel`)
+	}
+	var notes map[string]string
+	for _, st := range rep.Stages {
+		if st.Asset == "fx/spark" && st.Notes["keyed"] != "" {
+			notes = st.Notes
+		}
+	}
+	if notes["keyed"] != "0.0%" || !strings.Contains(notes["warning"], "removed no pixel") {
+		t.Errorf("notes %v: want keyed 0.0%% and a warning", notes)
+	}
+}
+
 func TestConceptArtVariationsContactAndPick(t *testing.T) {
 	root := project(t, testmodels.Optimum, map[string]string{
 		manifests.ConfigFile: kilnYAML,

@@ -289,6 +289,20 @@ func buildSheet(ctx context.Context, r *pipeline.Run, id string, frameRefs []Out
 			}
 		}
 	}
+	transparent := false
+	if sp.Key != nil {
+		// Report what the key removed, not what was asked: a key colour
+		// the frames do not have leaves them opaque.
+		share := keyedShare(frames)
+		transparent = share > 0
+		r.Note("keyed", fmt.Sprintf("%.1f%%", 100*share))
+		if !transparent {
+			w := fmt.Sprintf("background: key %s removed no pixel: no frame has a background of that colour; "+
+				"give the colour of the frames' background, or background: keep", sp.Key.Color)
+			r.Note("warning", w)
+			r.Log.Warn(w)
+		}
+	}
 	sheet, err := imageops.SpriteSheet(frames, sp.Columns)
 	if err != nil {
 		return err
@@ -303,7 +317,7 @@ func buildSheet(ctx context.Context, r *pipeline.Run, id string, frameRefs []Out
 		Loop:        sp.Loop,
 		FrameWidth:  sp.FrameWidth,
 		FrameHeight: sp.FrameHeight,
-		Transparent: sp.Key != nil,
+		Transparent: transparent,
 		Sheet: AnimationSheet{File: base + ".png", Output: SheetOutput, Columns: cols, Rows: rows,
 			Width: sheet.W, Height: sheet.H},
 	}
@@ -391,4 +405,25 @@ func colorName(c color.NRGBA) string {
 		}
 	}
 	return best
+}
+
+// keyedShare is the share of the frames' pixels that keying made at least
+// partly transparent.
+func keyedShare(frames []*imageops.Float) float64 {
+	var keyed, total int
+	for _, f := range frames {
+		if f.C != 4 {
+			continue
+		}
+		for i := 3; i < len(f.Pix); i += 4 {
+			if f.Pix[i] < 1 {
+				keyed++
+			}
+		}
+		total += f.W * f.H
+	}
+	if total == 0 {
+		return 0
+	}
+	return float64(keyed) / float64(total)
 }
