@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/kiln-dev/kiln/generators"
+	"github.com/kiln-dev/kiln/generators/imageops"
 	"github.com/kiln-dev/kiln/generators/sampler"
 	"github.com/kiln-dev/kiln/manifests"
 	"github.com/kiln-dev/kiln/models/testmodels"
@@ -402,15 +403,15 @@ assets:
 		if note != want {
 			t.Errorf("%s: seams note %q, want %q", c.id, note, want)
 		}
-		if x > 1.15 || (c.tile == "xy" && y > 1.15) {
-			t.Errorf("%s: seams x=%.3f y=%.3f, want at most 1.15 on the tiled axes", c.file, x, y)
+		if x > imageops.SeamlessScore || (c.tile == "xy" && y > imageops.SeamlessScore) {
+			t.Errorf("%s: seams x=%.3f y=%.3f, want at most %.2f on the tiled axes", c.file, x, y, imageops.SeamlessScore)
 		}
 		if rec := s.recipe(c.file); rec.Extra["tile"] != c.tile {
 			t.Errorf("%s: recipe tile %q", c.file, rec.Extra["tile"])
 		}
 	}
 	// The normal map of a tiled texture tiles too.
-	if x, y, err := generators.InspectSeams(s.out("tiles/wall_normal.png")); err != nil || x > 1.15 || y > 1.15 {
+	if x, y, err := generators.InspectSeams(s.out("tiles/wall_normal.png")); err != nil || x > imageops.SeamlessScore || y > imageops.SeamlessScore {
 		t.Errorf("tiled normal map seams x=%.3f y=%.3f (%v)", x, y, err)
 	}
 	// An untiled image scores well above on the same model.

@@ -183,8 +183,8 @@ func TestGenerateTilesAndIsDeterministic(t *testing.T) {
 	}
 	for _, img := range []*image.NRGBA{a, c} {
 		sx, sy := imageops.Seams(imageops.FromImage(img))
-		if sx > 1.15 || sy > 1.15 {
-			t.Errorf("seams %.3f, %.3f, want ≤ 1.15", sx, sy)
+		if sx > imageops.SeamlessScore || sy > imageops.SeamlessScore {
+			t.Errorf("seams %.3f, %.3f, want ≤ %.2f", sx, sy, imageops.SeamlessScore)
 		}
 		if ox, oy := wrapOutlier(img); ox > 1.0001 || oy > 1.0001 {
 			t.Errorf("the wrap-around pair stands out: %.3f, %.3f", ox, oy)
