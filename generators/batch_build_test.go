@@ -29,7 +29,7 @@ assets:
 
 // TestBuildBatchedSameBytes builds one project on the CPU with batching
 // off and with runtime.batch: 4 (as many accelerator stages at once, as
-// internal/project sets them): every published file has the same bytes,
+// cmd/kiln/internal/project sets them): every published file has the same bytes,
 // and the stages' cache keys are the same, so a batched build finds what
 // an unbatched one cached.
 func TestBuildBatchedSameBytes(t *testing.T) {

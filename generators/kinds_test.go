@@ -14,8 +14,8 @@ import (
 
 	"github.com/kiln-dev/kiln/generators"
 	"github.com/kiln-dev/kiln/generators/imageops"
-	"github.com/kiln-dev/kiln/generators/sampler"
 	"github.com/kiln-dev/kiln/manifests"
+	"github.com/kiln-dev/kiln/models/sampler"
 	"github.com/kiln-dev/kiln/models/testmodels"
 	"github.com/kiln-dev/kiln/pipeline"
 )

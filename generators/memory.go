@@ -10,8 +10,8 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/kiln-dev/kiln/generators/sampler"
 	"github.com/kiln-dev/kiln/manifests"
+	"github.com/kiln-dev/kiln/models/sampler"
 )
 
 // Before a stage allocates anything big it estimates its peak memory

@@ -6,10 +6,10 @@ import (
 	"image/color"
 	"path/filepath"
 
-	"github.com/kiln-dev/kiln/generators/sampler"
 	"github.com/kiln-dev/kiln/manifests"
 	"github.com/kiln-dev/kiln/models"
 	"github.com/kiln-dev/kiln/models/exemplar"
+	"github.com/kiln-dev/kiln/models/sampler"
 )
 
 // The estimates of this file count the Go heap buffers of every stage

@@ -10,9 +10,9 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/kiln-dev/kiln/generators/sampler"
 	"github.com/kiln-dev/kiln/manifests"
 	"github.com/kiln-dev/kiln/models"
+	"github.com/kiln-dev/kiln/models/sampler"
 	"github.com/kiln-dev/kiln/pipeline"
 )
 

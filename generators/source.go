@@ -12,8 +12,8 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/kiln-dev/kiln/generators/sampler"
 	"github.com/kiln-dev/kiln/internal/safepath"
+	"github.com/kiln-dev/kiln/models/sampler"
 	"github.com/kiln-dev/kiln/pipeline"
 )
 

@@ -6,9 +6,9 @@ import (
 	"strings"
 
 	"github.com/kiln-dev/kiln/generators/imageops"
-	"github.com/kiln-dev/kiln/generators/sampler"
 	"github.com/kiln-dev/kiln/manifests"
 	"github.com/kiln-dev/kiln/models/exemplar"
+	"github.com/kiln-dev/kiln/models/sampler"
 	"github.com/kiln-dev/kiln/pipeline"
 )
 

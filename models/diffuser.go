@@ -14,7 +14,7 @@ import (
 	"sync"
 	"unsafe"
 
-	"github.com/kiln-dev/kiln/generators/sampler"
+	"github.com/kiln-dev/kiln/models/sampler"
 	"github.com/kiln-dev/kiln/models/tokenizer"
 	ort "github.com/yalue/onnxruntime_go"
 )

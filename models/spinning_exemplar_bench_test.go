@@ -6,10 +6,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kiln-dev/kiln/generators/sampler"
 	"github.com/kiln-dev/kiln/internal/orttest"
 	"github.com/kiln-dev/kiln/models"
 	"github.com/kiln-dev/kiln/models/exemplar"
+	"github.com/kiln-dev/kiln/models/sampler"
 )
 
 var spinExemplarSize = flag.Int("spinning.exemplar-size", 256, "image side of BenchmarkSpinningExemplar's generations")

@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kiln-dev/kiln/generators/sampler"
 	"github.com/kiln-dev/kiln/models/onnx"
+	"github.com/kiln-dev/kiln/models/sampler"
 )
 
 // The fast half-precision conversions must agree with the reference ones

@@ -12,7 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"github.com/kiln-dev/kiln/internal/project"
+	"github.com/kiln-dev/kiln/cmd/kiln/internal/project"
 	"github.com/kiln-dev/kiln/internal/spelling"
 	"github.com/kiln-dev/kiln/manifests"
 	"github.com/kiln-dev/kiln/models"

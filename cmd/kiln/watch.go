@@ -9,8 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kiln-dev/kiln/cmd/kiln/internal/project"
 	"github.com/kiln-dev/kiln/generators"
-	"github.com/kiln-dev/kiln/internal/project"
 	"github.com/kiln-dev/kiln/manifests"
 	"github.com/kiln-dev/kiln/pipeline"
 	"github.com/kiln-dev/kiln/watch"

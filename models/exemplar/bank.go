@@ -7,7 +7,7 @@ import (
 	"math"
 	"sort"
 
-	"github.com/kiln-dev/kiln/generators/sampler"
+	"github.com/kiln-dev/kiln/models/sampler"
 )
 
 // source is one exemplar image as the bank reads it: planar RGB in

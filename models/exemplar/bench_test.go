@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/kiln-dev/kiln/generators/imageops"
-	"github.com/kiln-dev/kiln/generators/sampler"
+	"github.com/kiln-dev/kiln/models/sampler"
 )
 
 // BenchmarkGenerate256 measures what the target is about: a whole

@@ -14,7 +14,7 @@ import (
 	"testing"
 
 	"github.com/kiln-dev/kiln/generators/imageops"
-	"github.com/kiln-dev/kiln/generators/sampler"
+	"github.com/kiln-dev/kiln/models/sampler"
 )
 
 // TestDebugTrajectory writes the x0 prediction of every step of one

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/kiln-dev/kiln/generators/sampler"
+	"github.com/kiln-dev/kiln/models/sampler"
 )
 
 // FlipbookOptions shapes the noise of a looping flipbook animation.

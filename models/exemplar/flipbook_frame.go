@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/kiln-dev/kiln/generators/sampler"
+	"github.com/kiln-dev/kiln/models/sampler"
 )
 
 // FlipbookFrame returns frame k of FlipbookNoise(seed, channels, height,

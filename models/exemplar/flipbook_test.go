@@ -6,7 +6,7 @@ import (
 	"math"
 	"testing"
 
-	"github.com/kiln-dev/kiln/generators/sampler"
+	"github.com/kiln-dev/kiln/models/sampler"
 )
 
 func corr(a, b []float32) float64 {

@@ -5,7 +5,7 @@ import (
 	"runtime"
 	"sort"
 
-	"github.com/kiln-dev/kiln/generators/sampler"
+	"github.com/kiln-dev/kiln/models/sampler"
 )
 
 // MemoryOptions describe a generation for EstimateMemory.

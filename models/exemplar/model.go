@@ -15,8 +15,8 @@ import (
 	"slices"
 	"sync"
 
-	"github.com/kiln-dev/kiln/generators/sampler"
 	"github.com/kiln-dev/kiln/models"
+	"github.com/kiln-dev/kiln/models/sampler"
 	ort "github.com/yalue/onnxruntime_go"
 )
 

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/kiln-dev/kiln/generators/imageops"
-	"github.com/kiln-dev/kiln/generators/sampler"
+	"github.com/kiln-dev/kiln/models/sampler"
 )
 
 // smallOptions keeps model tests fast: a small bank and exemplars, and a

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/kiln-dev/kiln/generators/imageops"
-	"github.com/kiln-dev/kiln/generators/sampler"
+	"github.com/kiln-dev/kiln/models/sampler"
 )
 
 // previewDir is where TestPreview* write pictures for people to look at;

@@ -6,8 +6,8 @@ import (
 	"testing"
 
 	"github.com/kiln-dev/kiln/generators/imageops"
-	"github.com/kiln-dev/kiln/generators/sampler"
 	"github.com/kiln-dev/kiln/models"
+	"github.com/kiln-dev/kiln/models/sampler"
 	"github.com/kiln-dev/kiln/models/testmodels"
 	"github.com/kiln-dev/kiln/models/tiling"
 )

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kiln-dev/kiln/generators/sampler"
+	"github.com/kiln-dev/kiln/models/sampler"
 	"github.com/kiln-dev/kiln/models/testmodels"
 )
 

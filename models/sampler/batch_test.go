@@ -9,8 +9,8 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/kiln-dev/kiln/generators/sampler"
 	"github.com/kiln-dev/kiln/models"
+	"github.com/kiln-dev/kiln/models/sampler"
 	"github.com/kiln-dev/kiln/models/testmodels"
 )
 

@@ -10,9 +10,9 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/kiln-dev/kiln/generators/sampler"
 	"github.com/kiln-dev/kiln/internal/orttest"
 	"github.com/kiln-dev/kiln/models"
+	"github.com/kiln-dev/kiln/models/sampler"
 	"github.com/kiln-dev/kiln/models/testmodels"
 )
 
