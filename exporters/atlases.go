@@ -3,8 +3,11 @@ package exporters
 import (
 	"context"
 	"fmt"
+	"maps"
 	"path"
 	"path/filepath"
+	"slices"
+	"strconv"
 
 	"github.com/kiln-dev/kiln/exporters/atlas"
 	"github.com/kiln-dev/kiln/generators"
@@ -14,7 +17,7 @@ import (
 
 // atlasVersion changes whenever an atlas stage would write different bytes
 // for the same inputs.
-const atlasVersion = "2"
+const atlasVersion = "3"
 
 // AtlasStage is the ID of atlas id's packing stage.
 func AtlasStage(id string) string { return id + ":atlas" }
@@ -37,6 +40,19 @@ type atlasInput struct {
 	Sheet string               `json:"sheet,omitempty"`
 	Frame int                  `json:"frame,omitempty"`
 	Anim  generators.OutputRef `json:"anim,omitempty"`
+	// Pivot and Slice come from the atlas's sprites: entry for the asset.
+	Pivot *[2]float64 `json:"pivot,omitempty"`
+	Slice *[4]int     `json:"slice,omitempty"`
+}
+
+// scaleSuffix is the file name suffix of an atlas variant, TexturePacker's
+// "@0.5x" style ("" for scale 1), which PixiJS also reads as the
+// resolution.
+func scaleSuffix(scale float64) string {
+	if scale == 1 {
+		return ""
+	}
+	return "@" + strconv.FormatFloat(scale, 'g', -1, 64) + "x"
 }
 
 // atlasStage plans the packing and export of atlas a. Its files are known
@@ -46,7 +62,14 @@ func atlasStage(p *manifests.Project, a *manifests.Atlas) (pipeline.Stage, error
 	var inputs []atlasInput
 	var errs manifests.ErrorList
 	nearest := false
+	for _, id := range slices.Sorted(maps.Keys(a.Sprites)) {
+		if !slices.Contains(a.Assets, id) {
+			errs = append(errs, &manifests.Error{Pos: a.At("sprites." + id), Field: "sprites." + id,
+				Msg: fmt.Sprintf("asset %q is not included in this atlas", id), Hint: "add it to include, or remove its sprites entry"})
+		}
+	}
 	for _, id := range a.Assets {
+		extra := a.Sprites[id]
 		asset := p.Asset(id)
 		if asset == nil {
 			errs = append(errs, &manifests.Error{Pos: a.At("include"), Field: "include", Msg: fmt.Sprintf("unknown asset %q", id)})
@@ -62,7 +85,7 @@ func atlasStage(p *manifests.Project, a *manifests.Atlas) (pipeline.Stage, error
 				continue
 			}
 			for i, f := range frames {
-				inputs = append(inputs, atlasInput{Name: fmt.Sprintf("%s/%d", id, i), Image: f, Sheet: id, Frame: i, Anim: anim})
+				inputs = append(inputs, atlasInput{Name: fmt.Sprintf("%s/%d", id, i), Image: f, Sheet: id, Frame: i, Anim: anim, Pivot: extra.Pivot, Slice: extra.Slice})
 			}
 			continue
 		}
@@ -71,7 +94,7 @@ func atlasStage(p *manifests.Project, a *manifests.Atlas) (pipeline.Stage, error
 			errs = append(errs, &manifests.Error{Pos: a.At("include"), Field: "include", Msg: err.Error()})
 			continue
 		}
-		inputs = append(inputs, atlasInput{Name: id, Image: ref})
+		inputs = append(inputs, atlasInput{Name: id, Image: ref, Pivot: extra.Pivot, Slice: extra.Slice})
 	}
 	if len(errs) > 0 {
 		return pipeline.Stage{}, errs
@@ -128,12 +151,16 @@ func atlasStage(p *manifests.Project, a *manifests.Atlas) (pipeline.Stage, error
 	keySettings.GodotRoot = ""
 	base := path.Base(a.ID)
 	maxSize := p.Config.Limits.MaxImageSize
+	scales := a.Scales
+	if len(scales) == 0 {
+		scales = []float64{1}
+	}
 	return pipeline.Stage{
 		ID:         AtlasStage(a.ID),
 		Asset:      a.ID,
 		Kind:       "atlas.pack",
 		Version:    atlasVersion,
-		Params:     map[string]any{"settings": keySettings, "inputs": inputs, "res": resDir},
+		Params:     map[string]any{"settings": keySettings, "inputs": inputs, "res": resDir, "scales": scales},
 		Deps:       deps,
 		DepWhere:   depWhere(deps, a.At("include").String()),
 		Where:      a.Pos.String(),
@@ -150,7 +177,16 @@ func atlasStage(p *manifests.Project, a *manifests.Atlas) (pipeline.Stage, error
 				if err != nil {
 					return fmt.Errorf("sprite %s: %w", in.Name, err)
 				}
-				sp := atlas.Sprite{Name: in.Name, Image: img}
+				if in.Slice != nil {
+					id := in.Name
+					if in.Sheet != "" {
+						id = in.Sheet
+					}
+					if err := atlas.CheckSlice(*in.Slice, img.Bounds().Size()); err != nil {
+						return fmt.Errorf("%s: atlas %s: sprites.%s.slice: %w", a.At("sprites."+id+".slice"), a.ID, id, err)
+					}
+				}
+				sp := atlas.Sprite{Name: in.Name, Image: img, Pivot: in.Pivot, Slice: in.Slice}
 				if in.Sheet != "" {
 					an := anims[in.Anim]
 					if an == nil {
@@ -171,21 +207,43 @@ func atlasStage(p *manifests.Project, a *manifests.Atlas) (pipeline.Stage, error
 				}
 				sprites = append(sprites, sp)
 			}
-			packed, err := atlas.Pack(ctx, sprites, settings)
-			if err != nil {
-				return fmt.Errorf("atlas %s: %w", a.ID, err)
-			}
-			files, err := packed.Files(outDir, base)
-			if err != nil {
-				return fmt.Errorf("atlas %s: %w", a.ID, err)
-			}
-			for _, f := range files {
-				if err := r.WriteFile(f.Name, f.Data); err != nil {
-					return err
+			// Every scale is a complete atlas, packed afresh from the
+			// resampled sprites.
+			var warnings []string
+			for _, scale := range scales {
+				vs := settings
+				vs.Scale = scale
+				suffix := scaleSuffix(scale)
+				packed, err := atlas.Pack(ctx, sprites, vs)
+				if err != nil {
+					return fmt.Errorf("atlas %s (%s): %w", a.ID, a.Pos, err)
+				}
+				files, err := packed.Files(outDir, base+suffix)
+				if err != nil {
+					return fmt.Errorf("atlas %s (%s): %w", a.ID, a.Pos, err)
+				}
+				for _, f := range files {
+					if err := r.WriteFile(f.Name, f.Data); err != nil {
+						return err
+					}
+				}
+				r.Note("pages"+suffix, fmt.Sprint(len(packed.Pages)))
+				r.Note("occupancy"+suffix, fmt.Sprintf("%.3f", packed.Occupancy()))
+				for _, w := range packed.Warnings() {
+					if !slices.Contains(warnings, w) {
+						warnings = append(warnings, w)
+					}
 				}
 			}
-			r.Note("pages", fmt.Sprint(len(packed.Pages)))
-			r.Note("occupancy", fmt.Sprintf("%.3f", packed.Occupancy()))
+			for i, w := range warnings {
+				key := "warning"
+				if i > 0 {
+					key += strconv.Itoa(i + 1)
+				}
+				w = fmt.Sprintf("atlas %s (%s): %s", a.ID, a.Pos, w)
+				r.Note(key, w)
+				r.Log.Warn(w)
+			}
 			return nil
 		},
 	}, nil

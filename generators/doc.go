@@ -36,8 +36,8 @@
 // asset's prompt and share its seed; frames without their own prompt use
 // seed, seed+1, … so they differ. builtin:exemplar sprite sheets without
 // from: are flipbooks instead: every frame is made from the prompt with the
-// shared seed, starting from one of a loop of related noises
-// (exemplar.FlipbookNoise) with motion 1 − consistency, so fire, water and
+// shared seed and noise, and moved by the frame's part of a looping flow
+// (exemplar.Model.Animate) with motion 1 − consistency, so fire, water and
 // smoke move smoothly and the loop closes. With a key background, diffusion models
 // are asked for "isolated on a flat solid <colour> background" and the
 // colour is keyed out with soft alpha and decontamination; builtin:exemplar

@@ -7,11 +7,14 @@ import (
 	"image"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"sync"
 
 	"github.com/kiln-dev/kiln/generators/imageops"
 	"github.com/kiln-dev/kiln/generators/sampler"
 	"github.com/kiln-dev/kiln/internal/safepath"
 	"github.com/kiln-dev/kiln/manifests"
+	"github.com/kiln-dev/kiln/models"
 	"github.com/kiln-dev/kiln/models/exemplar"
 	"github.com/kiln-dev/kiln/pipeline"
 )
@@ -55,6 +58,10 @@ type genParams struct {
 	Flipbook *flipbookParams `json:"flipbook,omitempty"`
 	// Extra are further recipe entries (frame, variation, hires pass).
 	Extra map[string]string `json:"extra,omitempty"`
+	// Provider is the class of execution provider that makes the image
+	// (see providerClass): in the key, so an image one provider made is
+	// not served to a build on another; not in the recipe.
+	Provider string `json:"provider"`
 }
 
 // flipbookParams place a generation in a flipbook (see
@@ -117,6 +124,7 @@ func (j *genJob) run(ctx context.Context, r *pipeline.Run) (*image.NRGBA, *image
 		// result (a sprite frame at consistency 1 is its reference).
 		return imageops.FromImage(initImg).NRGBA(), j.recipe(), nil
 	}
+	ctx = withEngineNotes(ctx, r)
 	m, release, err := j.models.Open(ctx, j.model, OpenOptions{
 		Tile:      manifests.Tile(j.p.Tile),
 		Prompt:    j.p.Prompt,
@@ -142,11 +150,19 @@ func (j *genJob) run(ctx context.Context, r *pipeline.Run) (*image.NRGBA, *image
 		req.InitImage = initImg
 		req.Strength = j.p.Strength
 	}
+	if b, ok := m.(interface{ Batcher() *sampler.Batcher }); ok {
+		// Stages running at once on the model share their UNet calls
+		// (runtime.batch); the image is the same either way, so the
+		// cache key does not say.
+		req.Batcher = b.Batcher()
+	}
 	if fb := j.p.Flipbook; fb != nil {
 		info := m.Info()
 		f := max(info.VAEFactor, 1)
+		// Every frame starts from the same noise; Animate below moves
+		// the one image it gives (the model is not smooth in its noise).
 		noise, err := exemplar.FlipbookFrame(uint64(j.p.Seed), info.LatentChannels, j.p.Height/f, j.p.Width/f,
-			exemplar.FlipbookOptions{Frames: fb.Frames, Motion: fb.Motion}, fb.Frame)
+			exemplar.FlipbookOptions{Frames: fb.Frames}, 0)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -161,6 +177,11 @@ func (j *genJob) run(ctx context.Context, r *pipeline.Run) (*image.NRGBA, *image
 	}
 	r.Note("provider", providerOf(rep.Provider))
 	r.Note("model", j.model)
+	if em, ok := m.(*exemplar.Model); ok {
+		if imgs[0], err = exemplarPost(ctx, r, em, imgs[0], j.p); err != nil {
+			return nil, nil, fmt.Errorf("generate with model %q: %w", j.model, err)
+		}
+	}
 	for i, w := range rep.Warnings {
 		key := "warning"
 		if i > 0 {
@@ -170,8 +191,43 @@ func (j *genJob) run(ctx context.Context, r *pipeline.Run) (*image.NRGBA, *image
 		r.Log.Warn(w)
 	}
 	r.Log.Debug("generated", "model", j.model, "size", fmt.Sprintf("%dx%d", rep.Width, rep.Height),
-		"steps", len(rep.Timesteps), "total", rep.Total, "unet", rep.UNetTime)
+		"steps", len(rep.Timesteps), "total", rep.Total, "unet", rep.UNetTime, "batched", rep.Batched)
 	return imgs[0], j.recipe(), nil
+}
+
+// exemplarPost finishes a builtin:exemplar image: a flipbook frame is the
+// image moved by the frame's motion (exemplar.Model.Animate), and a prompt
+// with several materials notes each one's share of the image.
+func exemplarPost(ctx context.Context, r *pipeline.Run, em *exemplar.Model, img *image.NRGBA, p genParams) (*image.NRGBA, error) {
+	shares, err := em.MaterialShares(ctx, sampler.ImageToTensor(img).Data, img.Rect.Dx(), img.Rect.Dy())
+	if err != nil {
+		return nil, err
+	}
+	if shares != nil {
+		r.Note("exemplar.materials", exemplar.FormatShares(shares))
+	}
+	if fb := p.Flipbook; fb != nil {
+		return em.Animate(img, exemplar.FlipbookOptions{Frames: fb.Frames, Motion: fb.Motion}, fb.Frame, uint64(p.Seed))
+	}
+	return img, nil
+}
+
+// withEngineNotes makes the TensorRT engine work done for ctx's calls
+// show in stage r's progress line while it runs (a pipeline.NoteStatus
+// note: a compile takes minutes), and records each compile and how long it
+// took in the stage's report (models.NoteEngineCompile).
+func withEngineNotes(ctx context.Context, r *pipeline.Run) context.Context {
+	var mu sync.Mutex
+	var compiled []string
+	return models.WithEngineNotify(ctx, func(e models.EngineEvent) {
+		if e.Done && e.Compiled {
+			mu.Lock()
+			compiled = append(compiled, e.Note())
+			r.Note(models.NoteEngineCompile, strings.Join(compiled, ", "))
+			mu.Unlock()
+		}
+		r.Note(pipeline.NoteStatus, e.String())
+	})
 }
 
 // modelSeed is the seed the model is made with.

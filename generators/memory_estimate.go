@@ -139,6 +139,9 @@ type modelMemory struct {
 	// (nil when they are not all loaded): model then leaves that memory
 	// out, and the sessions must be kept.
 	resident func(w, h int) []string
+	// batched says the model may stack the generation's UNet calls with
+	// others' (runtime.batch; see sampler.MemoryQuery.Batched).
+	batched bool
 }
 
 // memoryQuery says which model a generation opens (see OpenOptions).
@@ -194,7 +197,10 @@ func (s *modelStore) modelMemory(name string, q memoryQuery) (modelMemory, error
 		info.TimestepCondDim = int(c)
 	}
 	threads := s.rtOpts.Threads
-	return modelMemory{info: info, model: func(w, h, rows int, img2img bool) sampler.ModelMemory {
+	s.mu.Lock()
+	batched := s.batch >= 2
+	s.mu.Unlock()
+	return modelMemory{info: info, batched: batched, model: func(w, h, rows int, img2img bool) sampler.ModelMemory {
 		return f.EstimateMemory(w, h, models.FolderMemoryOptions{Rows: rows, Img2Img: img2img, Threads: threads})
 	}}, nil
 }
@@ -317,7 +323,7 @@ func generationMemory(p *genParams, w, h int, mm modelMemory, exemplars []imageF
 		l.alloc(per)
 		req.InitNoise = []float32{}
 	}
-	gm, err := sampler.EstimateMemory(mm.info, sampler.MemoryQuery{Request: req, Img2Img: img2img,
+	gm, err := sampler.EstimateMemory(mm.info, sampler.MemoryQuery{Request: req, Img2Img: img2img, Batched: mm.batched,
 		Model: func(rows int) sampler.ModelMemory { return mm.model(w, h, rows, img2img) }})
 	if err != nil {
 		return sampler.Memory{}, fmt.Errorf("estimate the memory of %dx%d: %w", w, h, err)

@@ -102,7 +102,7 @@ const (
 // exemplarFingerprint is builtin:exemplar's fingerprint. It changes
 // whenever the built-in model would paint different pixels for the same
 // request.
-const exemplarFingerprint = exemplar.Name + "@2"
+const exemplarFingerprint = exemplar.Name + "@3"
 
 // NewModelSet returns the ModelSet of a project: each name under models:
 // in kiln.yaml (cfg) maps to a model folder (relative to root) or to a
@@ -123,15 +123,18 @@ func NewModelSet(cfg *manifests.Config, root string, rtOpts models.RuntimeOption
 
 // modelStore is NewModelSet's ModelSet.
 type modelStore struct {
-	root    string
-	rtOpts  models.RuntimeOptions
-	cfgLib  string // runtime.library of kiln.yaml, for FindLibrary
-	log     *slog.Logger
-	rtMu    sync.Mutex
-	rt      *models.Runtime
-	mu      sync.Mutex
-	defs    map[string]*manifests.Model // by name
-	folders map[string]*folderEntry     // by absolute folder path
+	root   string
+	rtOpts models.RuntimeOptions
+	cfgLib string // runtime.library of kiln.yaml, for FindLibrary
+	log    *slog.Logger
+	rtMu   sync.Mutex
+	rt     *models.Runtime
+	mu     sync.Mutex
+	defs   map[string]*manifests.Model // by name
+	// batch is runtime.batch (BatchSize): model folders opened from now
+	// on stack the UNet calls of up to batch generations.
+	batch   int
+	folders map[string]*folderEntry // by absolute folder path
 	closed  bool
 
 	exMu      sync.Mutex
@@ -197,8 +200,13 @@ func (s *modelStore) setConfig(cfg *manifests.Config) {
 		}
 		s.cfgLib = cfg.Runtime.Library
 	}
+	batch := BatchSize(0, s.rtOpts.Provider)
+	if cfg != nil {
+		batch = BatchSize(cfg.Runtime.Batch, s.rtOpts.Provider)
+	}
 	s.mu.Lock()
 	s.defs = defs
+	s.batch = batch
 	s.mu.Unlock()
 }
 
@@ -464,7 +472,12 @@ func (s *modelStore) Open(ctx context.Context, name string, o OpenOptions) (samp
 	if !axes.None() {
 		label = axes.Label()
 	}
-	if d := e.diffusers[label]; d != nil {
+	s.mu.Lock()
+	batch := s.batch
+	s.mu.Unlock()
+	if d := e.diffusers[label]; d != nil && batcherMax(d) == max(batch, 1) {
+		// (A changed runtime.batch makes a new Diffuser; the sessions
+		// stay loaded in the runtime's pool.)
 		return d, func() {}, nil
 	}
 	opts := models.DiffuserOptions{Log: s.log}
@@ -473,12 +486,22 @@ func (s *modelStore) Open(ctx context.Context, name string, o OpenOptions) (samp
 			return nil, nil, fmt.Errorf("model %q: %w", name, err)
 		}
 	}
+	opts.Batch = batch
 	d, err := models.NewDiffuser(rt, e.folder, opts)
 	if err != nil {
 		return nil, nil, fmt.Errorf("model %q: %w", name, err)
 	}
 	e.diffusers[label] = d
 	return d, func() {}, nil
+}
+
+// batcherMax is the most generations d's UNet calls stack, 1 when it does
+// not batch.
+func batcherMax(d *models.Diffuser) int {
+	if b := d.Batcher(); b != nil {
+		return b.Max()
+	}
+	return 1
 }
 
 // exemplar returns the builtin:exemplar model for o, made once per

@@ -91,6 +91,7 @@ func Plan(p *manifests.Project, env *Env) ([]pipeline.Stage, error) {
 	if pl.ver == "" {
 		pl.ver = buildVersion()
 	}
+	pl.provider = planProviderClass(env, p.Config.Runtime)
 	pl.mem = memoryCheck{guard: guardFor(env), budget: p.Config.Runtime.MemoryBudget}
 	if pos, ok := p.Config.Where["runtime.memory_budget"]; ok {
 		pl.mem.budgetAt = pos.String()
@@ -146,6 +147,10 @@ type planner struct {
 	errs   manifests.ErrorList
 	broken *brokenModels // with KeepGoing: the models that cannot be used
 	mem    memoryCheck   // what stages check their memory estimates with
+
+	// provider is the provider class of the generation stages, in their
+	// keys (genParams.Provider).
+	provider string
 }
 
 // guardFor returns the memory guard of a Plan: one for env.Memory, else

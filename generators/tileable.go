@@ -29,8 +29,10 @@ func (pl *planner) genStageWith(a *manifests.Asset, id, kind string, gen genPara
 	s := pl.stage(a, id, kind, genVersion, true)
 	job := &genJob{models: pl.env.Models, model: a.Model, fp: mf.fp, version: pl.ver, p: gen, maxSize: pl.lim.MaxImageSize,
 		mem: pl.mem, advise: advise}
+	job.p.Provider = pl.provider
 	s.Params = &job.p
 	s.Models = []string{mf.fp}
+	s.Generation = &pipeline.Generation{Seed: gen.Seed, Steps: gen.Steps, Model: a.Model, ModelFingerprint: mf.fp, Provider: pl.provider}
 	if len(gen.Exemplars) > 0 {
 		s.Files = gen.Exemplars
 	}

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/kiln-dev/kiln/internal/idglob"
 )
 
 // MaxIDLength bounds ids, which become file paths.
@@ -53,12 +55,56 @@ func CheckID(id string) (msg, hint string) {
 				continue
 			}
 			if r >= 'A' && r <= 'Z' {
-				return fmt.Sprintf("id %s contains upper-case %q", quote(id), r), "ids are lower-case: " + quote(strings.ToLower(id))
+				return fmt.Sprintf("id %s contains upper-case %q", quote(id), r), withIDSuggestion("ids are lower-case", id)
 			}
-			return fmt.Sprintf("id %s contains %q", quote(id), r), `use lower-case letters, digits, "_" and "-" in segments joined by "/"`
+			return fmt.Sprintf("id %s contains %q", quote(id), r), withIDSuggestion(`use lower-case letters, digits, "_" and "-" in segments joined by "/"`, id)
 		}
 	}
 	return "", ""
+}
+
+// withIDSuggestion adds a valid id close to id to hint, when there is one.
+func withIDSuggestion(hint, id string) string {
+	if s := suggestID(id); s != "" {
+		return hint + ": did you mean " + quote(s) + "?"
+	}
+	return hint
+}
+
+// suggestID returns a valid id close to a refused one, or "" when there
+// is none: lower-case, each run of characters that ids do not allow
+// (spaces, dots, accents) turned into one "-" as in "grass-ref". It only
+// rewrites characters within segments: an id with an empty, "." or ".."
+// segment, or one that would lose a segment, gets no suggestion.
+func suggestID(id string) string {
+	var segs []string
+	for _, seg := range strings.Split(strings.ToLower(id), "/") {
+		var b strings.Builder
+		sep := false
+		for _, r := range seg {
+			if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') || r == '_' || r == '-' {
+				if sep && b.Len() > 0 {
+					b.WriteByte('-')
+				}
+				b.WriteRune(r)
+				sep = false
+				continue
+			}
+			sep = true
+		}
+		if b.Len() == 0 || seg == "." || seg == ".." {
+			return "" // a segment with nothing to keep, or one that points elsewhere
+		}
+		segs = append(segs, b.String())
+	}
+	s := strings.Join(segs, "/")
+	if s == id {
+		return ""
+	}
+	if msg, _ := CheckID(s); msg != "" {
+		return ""
+	}
+	return s
 }
 
 func hasDrive(s string) bool {
@@ -112,7 +158,7 @@ func checkPath(p string, kind pathKind, example string) (clean, msg, hint string
 }
 
 // globMeta reports whether s uses glob syntax.
-func globMeta(s string) bool { return strings.ContainsAny(s, "*?[") }
+func globMeta(s string) bool { return idglob.HasMeta(s) }
 
 // checkGlob validates a slash-separated glob: path.Match syntax per
 // segment, plus "**" for any number of folders.
@@ -135,37 +181,11 @@ func checkGlob(g string) (msg, hint string) {
 }
 
 // matchGlob matches a slash-separated name against a checked glob. "**"
-// matches zero or more whole segments.
-func matchGlob(glob, name string) bool {
-	return matchSegs(strings.Split(glob, "/"), strings.Split(name, "/"))
-}
+// matches zero or more whole segments. The rules are idglob's, shared
+// with kiln build --only.
+func matchGlob(glob, name string) bool { return idglob.Match(glob, name) }
 
-func matchSegs(g, n []string) bool {
-	for len(g) > 0 {
-		if g[0] == "**" {
-			for len(g) > 0 && g[0] == "**" {
-				g = g[1:]
-			}
-			if len(g) == 0 {
-				return true
-			}
-			for i := range n {
-				if matchSegs(g, n[i:]) {
-					return true
-				}
-			}
-			return false
-		}
-		if len(n) == 0 {
-			return false
-		}
-		if ok, _ := path.Match(g[0], n[0]); !ok {
-			return false
-		}
-		g, n = g[1:], n[1:]
-	}
-	return len(n) == 0
-}
+func matchSegs(g, n []string) bool { return idglob.MatchSegments(g, n) }
 
 var sizeString = regexp.MustCompile(`^([0-9]+)x([0-9]+)$`)
 

@@ -195,18 +195,7 @@ func yamlError(file string, data []byte, err error) *Error {
 		line, col := flowDepthPos(data, MaxDepth)
 		return &Error{Pos: Pos{File: file, Line: line, Col: col}, Msg: fmt.Sprintf("YAML nesting is deeper than %d levels", MaxDepth), Hint: "flatten the structure"}
 	}
-	if m := yamlLine.FindStringSubmatch(msg); m != nil {
-		line, _ := strconv.Atoi(m[1])
-		e := &Error{Pos: Pos{File: file, Line: line}, Msg: "invalid YAML: " + m[2]}
-		lines := bytes.Split(data, []byte("\n"))
-		for _, l := range []int{line - 1, line} { // the parser may name the line before
-			if !strings.Contains(m[2], "tab") && l >= 0 && l < len(lines) && bytes.ContainsRune(lines[l], '\t') {
-				e.Hint = "YAML indentation must use spaces, not tabs"
-			}
-		}
-		return e
-	}
-	return &Error{Pos: Pos{File: file}, Msg: "invalid YAML: " + strings.TrimPrefix(msg, "yaml: ")}
+	return syntaxError(file, data, err)
 }
 
 // flowDepthPos returns the line and column (1-based, in characters) of

@@ -8,9 +8,12 @@
 // globs, named models, ONNX Runtime settings, defaults, limits) and any
 // number of manifests, by default every **/*.kiln.yaml outside dot-folders.
 // Load reads them all and returns every problem of every file at once (an
-// ErrorList, one "file:line:col: field: message (hint)" per line), or a
-// Project, whose Warnings list the matched files it skipped (symlinks and
-// special files).
+// ErrorList, one "file:line:col: field: message (hint)" per line, a YAML
+// syntax error followed by its source line with a caret under the
+// column), or a Project, whose Warnings list the matched files it skipped
+// (symlinks and special files) and the prompts builtin:exemplar cannot
+// read. Besides the files themselves, Load checks that each exemplars:
+// image exists, so kiln validate finds what a build would stop at.
 //
 // # Containment
 //

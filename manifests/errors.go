@@ -60,9 +60,14 @@ type Error struct {
 	Msg string
 	// Hint says what to do, e.g. `did you mean "prompt"?`; may be empty.
 	Hint string
+	// Source is the text of the line Pos points into, set for YAML
+	// syntax errors, where seeing the line is the quickest way to the
+	// mistake. Error shows it with a caret under Pos.Col.
+	Source string
 }
 
-// Error formats the problem as "file:line:col: field: msg (hint)".
+// Error formats the problem as "file:line:col: field: msg (hint)", followed,
+// when Source is set, by the source line and a caret under the column.
 func (e *Error) Error() string {
 	var b strings.Builder
 	if s := e.Pos.String(); s != "" {
@@ -79,6 +84,10 @@ func (e *Error) Error() string {
 		b.WriteString(e.Hint)
 		b.WriteString(")")
 	}
+	if e.Source != "" && e.Pos.Line > 0 {
+		b.WriteByte('\n')
+		b.WriteString(excerpt(e.Pos.Line, e.Source, e.Pos.Col))
+	}
 	return b.String()
 }
 
@@ -87,7 +96,8 @@ func (e *Error) Error() string {
 // file in one pass.
 type ErrorList []*Error
 
-// Error formats the list one problem per line.
+// Error formats the list one problem per line (three for a syntax error,
+// whose source line and caret follow it).
 func (l ErrorList) Error() string {
 	switch len(l) {
 	case 0:

@@ -98,7 +98,7 @@ func errCases() []errCase {
 			"  - {id: ui/con, kind: image, image: {source: a.png}}\n" +
 			"  - {id: 'a b', kind: image, image: {source: a.png}}\n" +
 			"  - {id: '', kind: image, image: {source: a.png}}\n"), []string{
-			"a.kiln.yaml:3:10: assets[0].id: id \"Dungeon/Floor\" contains upper-case 'D' (ids are lower-case: \"dungeon/floor\")",
+			"a.kiln.yaml:3:10: assets[0].id: id \"Dungeon/Floor\" contains upper-case 'D' (ids are lower-case: did you mean \"dungeon/floor\"?)",
 			"a.kiln.yaml:4:10: assets[1].id: id \"../up\" has a \"..\" segment (ids are lower-case names joined by \"/\", e.g. \"dungeon/floor\")",
 			"a.kiln.yaml:5:10: assets[2].id: id \"/abs\" starts with \"/\" (ids are lower-case names joined by \"/\", e.g. \"dungeon/floor\")",
 			"a.kiln.yaml:6:10: assets[3].id: id \"a\\\\b\" contains \"\\\" (use \"/\" to separate id segments)",
@@ -106,7 +106,7 @@ func errCases() []errCase {
 			"a.kiln.yaml:8:10: assets[5].id: id \"a//b\" has an empty segment (remove the extra \"/\")",
 			"a.kiln.yaml:9:10: assets[6].id: id \"a/./b\" has a \".\" segment (ids are lower-case names joined by \"/\", e.g. \"dungeon/floor\")",
 			"a.kiln.yaml:10:10: assets[7].id: id \"ui/con\" uses \"con\", a reserved file name on Windows (rename that segment)",
-			"a.kiln.yaml:11:10: assets[8].id: id \"a b\" contains ' ' (use lower-case letters, digits, \"_\" and \"-\" in segments joined by \"/\")",
+			"a.kiln.yaml:11:10: assets[8].id: id \"a b\" contains ' ' (use lower-case letters, digits, \"_\" and \"-\" in segments joined by \"/\": did you mean \"a-b\"?)",
 			"a.kiln.yaml:12:10: assets[9].id: must not be empty (ids are lower-case names joined by \"/\", e.g. \"dungeon/floor\")",
 		}},
 		{"missing id and kind", one("assets:\n  - image: {source: a.png}\n"), []string{
@@ -196,6 +196,7 @@ func errCases() []errCase {
 			"a.kiln.yaml:6:42: assets[3].image.source: path \"C:/x.png\" starts with a drive letter (use a path relative to the project root, e.g. art/hero.png)",
 			"a.kiln.yaml:7:42: assets[4].image.source: path \"art/../../x.png\" leaves the project with \"..\" (paths are relative to the project root and stay inside it)",
 			"a.kiln.yaml:8:42: assets[5].image.source: expected a .png, .jpg or .jpeg file, got \"art/x.gif\"",
+			"a.kiln.yaml:9:52: assets[6].exemplars[0]: source file ok.png not found (add the file or fix the path in the manifest)",
 			"a.kiln.yaml:9:60: assets[6].exemplars[1]: path \"//server/x.png\" is absolute (use a path relative to the project root, e.g. art/hero.png)",
 			"a.kiln.yaml:10:85: assets[7].sprite.pixel_art.palette: path \"../p.gpl\" leaves the project with \"..\" (paths are relative to the project root and stay inside it)",
 			"a.kiln.yaml:11:42: assets[8].image.source: path \"D:x.png\" starts with a drive letter (use a path relative to the project root, e.g. art/hero.png)",
@@ -277,7 +278,9 @@ func errCases() []errCase {
 			"a.kiln.yaml:8:17: assets[0].sprite.key_color: expected a colour like \"#ff00ff\", got nothing (an empty value) (quote the colour, e.g. \"#ff00ff\": in YAML an unquoted # starts a comment)",
 		}},
 		{"invalid yaml with tab", one("assets:\n  - id: a\n\tkind: image\n"), []string{
-			"a.kiln.yaml:3: invalid YAML: found a tab character that violates indentation",
+			"a.kiln.yaml:4:1: invalid YAML: found a tab character that violates indentation (YAML indentation must use spaces, not tabs)",
+			" 4 | \tkind: image",
+			"   | ^",
 		}},
 		{"two documents", one("assets: []\n---\nassets: []\n"), []string{
 			"a.kiln.yaml:3:1: more than one YAML document in the file (remove the \"---\" separator; kiln reads one document per file)",

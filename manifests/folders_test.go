@@ -113,12 +113,14 @@ func TestFolderRules(t *testing.T) {
 			"a.kiln.yaml": m("assets:\n" +
 				"  - {id: t, kind: tileable, prompt: s, exemplars: [stone.png, refs/moss.png]}\n" +
 				"  - {id: s, kind: sprite-sheet, prompt: s, sprite: {frames: 1, pixel_art: {palette: refs/p.hex}}}\n"),
+			"stone.png": "x", "refs/moss.png": "x",
 		}, []string{
 			`kiln.yaml:2:8: cache: cache "refs" holds refs/moss.png, which a.kiln.yaml:3:63 reads, and 1 more project file (` + cacheHint + `, so kiln could delete sources; choose a folder for kiln's cache that holds no sources, e.g. cache: .kiln/cache)`,
 		}},
 		{"cache holds an exemplar kiln.yaml's defaults give", map[string]string{
-			ConfigFile:    "version: 1\ncache: refs\ndefaults:\n  exemplars: [refs/stone.png]\n",
-			"a.kiln.yaml": m("assets:\n  - {id: t, kind: tileable, prompt: s}\n"),
+			ConfigFile:       "version: 1\ncache: refs\ndefaults:\n  exemplars: [refs/stone.png]\n",
+			"a.kiln.yaml":    m("assets:\n  - {id: t, kind: tileable, prompt: s}\n"),
+			"refs/stone.png": "x",
 		}, []string{
 			`kiln.yaml:2:8: cache: cache "refs" holds refs/stone.png, which kiln.yaml:4:15 reads (` + cacheHint + `, so kiln could delete sources; choose a folder for kiln's cache that holds no sources, e.g. cache: .kiln/cache)`,
 		}},

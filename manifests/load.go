@@ -39,6 +39,21 @@ type fileDecl struct {
 // cannot lead out of the project: a symlink that points outside it is an
 // error naming the link and its target, and its target is never read.
 func Load(root string) (*Project, error) {
+	return LoadWith(root, LoadOptions{})
+}
+
+// LoadOptions are the checks Load makes with knowledge that lives above
+// this package: manifests knows words and positions, not models, so the
+// caller that has the models passes them in.
+type LoadOptions struct {
+	// ExemplarPrompt reports whether builtin:exemplar can read prompt, and
+	// the materials it knows, for the warning when it cannot. nil leaves
+	// prompts unchecked.
+	ExemplarPrompt func(prompt string) (ok bool, known []string)
+}
+
+// LoadWith is Load with the checks of o.
+func LoadWith(root string, o LoadOptions) (*Project, error) {
 	abs, err := filepath.Abs(root)
 	if err != nil {
 		return nil, fmt.Errorf("load project %s: %w", root, err)
@@ -61,7 +76,7 @@ func Load(root string) (*Project, error) {
 	// listing only gives names and types, and fs.WalkDir follows no
 	// symlink. A folder swapped for a link during the walk can make names
 	// from elsewhere show up, but the os.Root refuses to open them.
-	p, err := loadFS(r.FS(), os.DirFS(abs), abs)
+	p, err := loadFS(r.FS(), os.DirFS(abs), abs, o)
 	if err != nil {
 		if errors.Is(err, ErrNoConfig) {
 			return nil, fmt.Errorf("%w in %s (run \"kiln init\" to create a project there, or pass the folder that holds %s)", ErrNoConfig, abs, ConfigFile)
@@ -79,12 +94,17 @@ func Load(root string) (*Project, error) {
 // fsys, as os.Root ensures. Without the project's place on disk, an
 // absolute runtime.library is not checked against it.
 func LoadFS(fsys fs.FS) (*Project, error) {
-	return loadFS(fsys, fsys, "")
+	return LoadFSWith(fsys, LoadOptions{})
+}
+
+// LoadFSWith is LoadFS with the checks of o.
+func LoadFSWith(fsys fs.FS, o LoadOptions) (*Project, error) {
+	return loadFS(fsys, fsys, "", o)
 }
 
 // loadFS is LoadFS for the project at root ("" when unknown), listing
 // folders with list and reading files with fsys.
-func loadFS(fsys, list fs.FS, root string) (*Project, error) {
+func loadFS(fsys, list fs.FS, root string, o LoadOptions) (*Project, error) {
 	sp := newSpecs()
 	var errs ErrorList
 	lim := DefaultLimits()
@@ -116,6 +136,7 @@ func loadFS(fsys, list fs.FS, root string) (*Project, error) {
 	type result struct {
 		fd   *fileDecl
 		errs ErrorList
+		data []byte // the file's text, kept when it could not be parsed
 	}
 	results := make([]result, len(files))
 	var wg sync.WaitGroup
@@ -131,14 +152,22 @@ func loadFS(fsys, list fs.FS, root string) (*Project, error) {
 				return
 			}
 			results[i].fd, results[i].errs = parseManifest(sp, cfg, name, data)
+			if results[i].fd == nil {
+				results[i].data = data
+			}
 		}()
 	}
 	wg.Wait()
 	var decls []*fileDecl
-	for _, res := range results {
+	for i, res := range results {
 		errs = append(errs, res.errs...)
 		if res.fd != nil {
 			decls = append(decls, res.fd)
+		} else if res.data != nil {
+			if r.broken == nil {
+				r.broken = map[string][]byte{}
+			}
+			r.broken[files[i]] = res.data
 		}
 	}
 	for _, fd := range decls {
@@ -166,11 +195,12 @@ func loadFS(fsys, list fs.FS, root string) (*Project, error) {
 	r.crossCheck()
 	errs = append(errs, r.errs...)
 	errs = append(errs, r.folderErrors(w)...)
+	errs = append(errs, r.exemplarFileErrors(fsys, list)...)
 	if len(errs) > 0 {
 		errs.Sort()
 		return nil, errs
 	}
-	proj.Warnings = w.skipped
+	proj.Warnings = append(w.skipped, r.promptWarnings(o.ExemplarPrompt)...)
 	proj.Warnings.Sort()
 	return proj, nil
 }

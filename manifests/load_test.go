@@ -221,8 +221,9 @@ materials:
 
 func TestExemplarDefaults(t *testing.T) {
 	p := mustLoad(t, map[string]string{
-		ConfigFile:    baseConfig + "  exemplars: [refs/stone.png]\n",
-		"a.kiln.yaml": m("assets:\n  - {id: a, kind: tileable, prompt: s}\n  - {id: b, kind: tileable, prompt: s, model: sd15}\n  - {id: c, kind: tileable, exemplars: [refs/own.png]}\n"),
+		ConfigFile:       baseConfig + "  exemplars: [refs/stone.png]\n",
+		"a.kiln.yaml":    m("assets:\n  - {id: a, kind: tileable, prompt: s}\n  - {id: b, kind: tileable, prompt: s, model: sd15}\n  - {id: c, kind: tileable, exemplars: [refs/own.png]}\n"),
+		"refs/stone.png": "x", "refs/own.png": "x",
 	})
 	if a := p.Asset("a"); !reflect.DeepEqual(a.Exemplars, []string{"refs/stone.png"}) {
 		t.Errorf("a.exemplars = %q", a.Exemplars)
@@ -383,7 +384,7 @@ func TestSourceFiles(t *testing.T) {
   - {id: a, kind: image, image: {source: art/a.png}}
   - {id: b, kind: tileable, prompt: s, exemplars: [refs/z.png, art/a.png]}
   - {id: c, kind: sprite-sheet, prompt: s, sprite: {frames: 1, pixel_art: {palette: pal/p.gpl}}}
-`)})
+`), "refs/z.png": "x", "art/a.png": "x"})
 	if got := p.Asset("b").Files(); !reflect.DeepEqual(got, []string{"art/a.png", "refs/z.png"}) {
 		t.Errorf("b.Files() = %q", got)
 	}

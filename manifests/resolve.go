@@ -1,6 +1,7 @@
 package manifests
 
 import (
+	"bytes"
 	"fmt"
 	"image/color"
 	"sort"
@@ -198,6 +199,23 @@ type resolver struct {
 	// exemplarPos are the positions of each asset's exemplars, item by
 	// item, for messages about the files.
 	exemplarPos map[*Asset][]Pos
+	// broken holds the text of each manifest that could not be parsed
+	// (invalid YAML, an unsupported version), by file name. A reference
+	// to an id that may be defined in one of them is not reported: the
+	// file's own error says what to fix, and the reference is checked
+	// again once it parses.
+	broken map[string][]byte
+}
+
+// maybeInBroken reports whether text, an id or the literal start of an id
+// pattern, appears in a manifest that could not be parsed.
+func (r *resolver) maybeInBroken(text string) bool {
+	for _, data := range r.broken {
+		if bytes.Contains(data, []byte(text)) {
+			return true
+		}
+	}
+	return false
 }
 
 // refUse is one material slot reference awaiting the whole project.
@@ -545,9 +563,61 @@ func (r *resolver) atlas(f *fileDecl, path string, o *object) *Atlas {
 	at.PremultiplyAlpha = b.bool("premultiply_alpha")
 	at.Formats = b.strs("formats")
 	at.Heuristic = b.str("heuristic")
+	at.Scales = b.floats("scales")
+	at.Sprites = atlasSprites(b.get("sprites"))
 	r.entries[at] = path
 	r.atlasObj[at] = o
 	return at
+}
+
+// atlasSprites reads an atlas's decoded sprites: map.
+func atlasSprites(v any) map[string]AtlasSprite {
+	o, ok := v.(*object)
+	if !ok || len(o.ents) == 0 {
+		return nil
+	}
+	out := map[string]AtlasSprite{}
+	for _, e := range o.ents {
+		if e.v == nil {
+			continue
+		}
+		so, ok := e.v.v.(*object)
+		if !ok {
+			continue
+		}
+		var sp AtlasSprite
+		if f := floatList(so, "pivot"); len(f) == 2 {
+			sp.Pivot = &[2]float64{f[0], f[1]}
+		}
+		if v, ok := so.get("slice"); ok {
+			if l, ok := v.v.([]*value); ok && len(l) == 4 {
+				var s [4]int
+				for i, x := range l {
+					n, _ := x.v.(int64)
+					s[i] = int(n)
+				}
+				sp.Slice = &s
+			}
+		}
+		out[e.name] = sp
+	}
+	return out
+}
+
+// floatList reads a decoded list of numbers.
+func floatList(o *object, name string) []float64 {
+	v, ok := o.get(name)
+	if !ok {
+		return nil
+	}
+	l, _ := v.v.([]*value)
+	out := make([]float64, 0, len(l))
+	for _, x := range l {
+		if f, ok := x.v.(float64); ok {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // crossCheck runs the checks that need every file: duplicate ids and
@@ -608,6 +678,9 @@ func (r *resolver) crossCheck() {
 	sort.Strings(sortedIDs)
 
 	unknown := func(pos Pos, field, id string) {
+		if r.maybeInBroken(id) {
+			return
+		}
 		r.add(pos, field, fmt.Sprintf("unknown asset %q", id), didYouMean(id, ids))
 	}
 
@@ -665,7 +738,7 @@ func (r *resolver) crossCheck() {
 						}
 					}
 				}
-				if n == 0 {
+				if n == 0 && !r.maybeInBroken(prefix) {
 					r.add(pos, field, fmt.Sprintf("pattern %q matches no asset", inc), `"*" matches within one id segment, "**" across segments`)
 				}
 				continue
@@ -786,6 +859,9 @@ func bindConfig(sp *specs, o *object) *Config {
 	if rt.has("spinning") {
 		spin := rt.bool("spinning")
 		c.Runtime.Spinning = &spin
+	}
+	if rt.has("batch") {
+		c.Runtime.Batch = rt.int("batch")
 	}
 	po := rt.sub("provider_options")
 	for _, provider := range []string{"cuda", "tensorrt"} {

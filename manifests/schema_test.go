@@ -397,7 +397,7 @@ func TestSchemaAccepts(t *testing.T) {
 		if errs := mv.check(t, doc); len(errs) > 0 {
 			t.Errorf("manifest %s rejected by the schema:\n%s", name, strings.Join(errs, "\n"))
 		}
-		mustLoad(t, map[string]string{"a.kiln.yaml": doc}) // and by the parser
+		mustLoad(t, map[string]string{"a.kiln.yaml": doc, "art/hello.png": "x"}) // and by the parser
 	}
 	configs := map[string]string{
 		"starter": string(starter[ConfigFile]),

@@ -361,6 +361,24 @@ func newSpecs() *specs {
 		fld("premultiply_alpha", boolean("Premultiply colour by alpha.").dflt(false)),
 		fld("formats", list("Data files to write.", enum("", AtlasFormats()...)).nonempty("").uniq().dflt([]string{FormatJSONHash})),
 		fld("heuristic", enum("MaxRects placement rule, or best (try all, keep the smallest).", AtlasHeuristics()...).dflt("best")),
+		fld("scales", list("Scale factors to write, each a complete atlas: 1 the images as they are, 0.5 a half-size variant "+
+			"named ID@0.5x with meta.scale 0.5.", number("").above(0).rng(0, 1)).nonempty("").uniq().dflt([]float64{1})),
+		fld("sprites", func() *spec {
+			m := mapOf("Per-sprite settings by included asset id (a sprite sheet's apply to each of its frames).", obj("",
+				fld("pivot", list("Origin as fractions of the sprite's size: [0, 0] top-left, [1, 1] bottom-right (default: the centre).", unit("")).
+					items(2, 2).describe("an [x, y] list of fractions from 0 to 1")),
+				fld("slice", list("9-slice borders in pixels: [left, top, right, bottom]; the sprite is then never trimmed.", integer("").atLeast(0).lim("max_image_size", maxImage)).
+					items(4, 4).describe("a [left, top, right, bottom] list of pixel counts")),
+			))
+			m.keyCheck = func(d *decoder, p, key string, pos Pos) bool {
+				if msg, hint := CheckID(key); msg != "" {
+					d.add(pos, p, msg, hint)
+					return false
+				}
+				return true
+			}
+			return m
+		}()),
 	)
 
 	for n, sp := range map[string]*spec{"texture": texture, "tileable": tileable, "pixel_art": pixelArt, "sprite": sprite, "hires": hires, "concept": concept, "image": image} {
@@ -412,7 +430,7 @@ func newSpecs() *specs {
 		fld("tileable", tileable),
 		fld("sprite", sprite),
 		fld("concept", concept),
-		fld("atlas", s.atlas.without("Defaults for atlases.", "id", "include")),
+		fld("atlas", s.atlas.without("Defaults for atlases.", "id", "include", "sprites")),
 		fld("material", s.material.without("Defaults for materials.", "id", "base_color", "metallic_roughness", "orm", "normal", "occlusion", "emissive")),
 	)
 
@@ -480,6 +498,9 @@ func newSpecs() *specs {
 			fld("threads", integer("Intra-op threads (0: ONNX Runtime decides).").rng(0, 1024).dflt(0)),
 			fld("spinning", boolean("Let ONNX Runtime's thread pools spin (busy-wait) between operators: less latency, "+
 				"but the waiting threads burn cores other stages could use. Off unless set: on 2 cores it lost beside CPU stages.").dflt(false)),
+			fld("batch", integer("Most assets whose diffusion steps share one UNet call (same model, size and conditioning), "+
+				"which also lets that many accelerator stages run at once; 1 turns batching off. "+
+				"Default: 4 on cuda, tensorrt and directml, off on other devices.").rng(1, 256)),
 			fld("memory_budget", anyOf("Memory for cached sessions, e.g. \"4GiB\" (0: no cap).",
 				integer("").atLeast(0), str("").pat(bytesPattern)).describe(`a byte count or a size like "4GiB"`).
 				with(byteSizePost(0, 1<<50))),

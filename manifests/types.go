@@ -5,6 +5,8 @@ import (
 	"sort"
 	"strconv"
 	"time"
+
+	"github.com/kiln-dev/kiln/exporters/atlas"
 )
 
 // Kind is an asset kind: what the asset is and which generator makes it.
@@ -286,10 +288,26 @@ type Atlas struct {
 	Formats []string
 	// Heuristic is a MaxRects placement rule or "best"; see AtlasHeuristics.
 	Heuristic string
+	// Scales are the scale factors to write, each a complete atlas (1:
+	// the images as they are; 0.5: a half-size "@0.5x" variant).
+	Scales []float64
+	// Sprites holds per-sprite settings by asset id.
+	Sprites map[string]AtlasSprite
 
 	File  string
 	Pos   Pos
 	Where map[string]Pos
+}
+
+// AtlasSprite is an atlas's settings for one included asset (every frame
+// of a sprite sheet).
+type AtlasSprite struct {
+	// Pivot is the origin as fractions of the sprite's size, or nil for
+	// the centre.
+	Pivot *[2]float64
+	// Slice is the 9-slice borders in pixels (left, top, right, bottom),
+	// or nil.
+	Slice *[4]int
 }
 
 // At returns the position of a field's value, or of the entry.
@@ -320,11 +338,14 @@ func AtlasFormats() []string {
 	return []string{FormatJSONHash, FormatJSONArray, FormatPhaserMulti, FormatGodot, FormatLibGDX}
 }
 
-// AtlasHeuristics returns the packing heuristics: Jylänki's MaxRects rules,
-// the global best-fit offline variant, and "best" (try all, keep the
-// smallest page area).
+// AtlasHeuristics returns the names an atlas's heuristic: accepts:
+// "best" (try all, keep the smallest page area), "global" (the global
+// best-fit offline variant), and Jylänki's MaxRects rules bssf, blsf,
+// baf, bl and cp, each also with a "-global" suffix. They are the
+// packer's names (exporters/atlas.Heuristics), spelled as it spells them.
 func AtlasHeuristics() []string {
-	return []string{"best-short-side-fit", "best-long-side-fit", "best-area-fit", "bottom-left", "contact-point", "global-best-fit", "best"}
+	// The packer's own list, so every name that validates is one it knows.
+	return atlas.Heuristics()
 }
 
 // TexRef names the image a material slot uses: an asset, and for texture
@@ -500,6 +521,10 @@ type Runtime struct {
 	Spinning *bool
 	// MemoryBudget caps the session pool in bytes; 0 means no cap.
 	MemoryBudget int64
+	// Batch is runtime.batch, the most assets whose diffusion steps share
+	// one UNet call; 0 (not written) means kiln's default for the device
+	// (see generators.BatchSize), 1 turns batching off.
+	Batch int
 	// ProviderOptions are runtime.provider_options: options of the cuda
 	// and tensorrt execution providers by provider, over kiln's defaults.
 	// Values are strings as ONNX Runtime takes them (booleans "0" or "1").

@@ -41,6 +41,10 @@ type DiffuserOptions struct {
 	// Log receives warnings (such as an export without the hidden states
 	// SDXL conditions on); nil discards them.
 	Log *slog.Logger
+	// Batch, when 2 or more, makes the Diffuser's Batcher stack the UNet
+	// calls of up to Batch generations running at once (see
+	// sampler.Batcher); below 2 it has none.
+	Batch int
 }
 
 // Diffuser is a model folder running on a Runtime, as the sampler sees it:
@@ -75,6 +79,9 @@ type Diffuser struct {
 	// allocated and zeroed for every image.
 	decodedMu sync.Mutex
 	decoded   [][]float32
+	// batcher stacks concurrent generations' UNet calls; nil when
+	// DiffuserOptions.Batch is below 2.
+	batcher *sampler.Batcher
 }
 
 // maxRecycled bounds the decode buffers a Diffuser keeps: one per
@@ -214,8 +221,16 @@ func NewDiffuser(rt *Runtime, f *Folder, opts DiffuserOptions) (*Diffuser, error
 	if err := d.checkWidths(); err != nil {
 		return nil, err
 	}
+	if opts.Batch >= 2 {
+		d.batcher = sampler.NewBatcher(d, opts.Batch)
+	}
 	return d, nil
 }
+
+// Batcher returns the Batcher that stacks the UNet calls of generations
+// running at once on the Diffuser, for sampler.Request.Batcher; nil when
+// DiffuserOptions.Batch did not ask for batching.
+func (d *Diffuser) Batcher() *sampler.Batcher { return d.batcher }
 
 // Info describes the model; Provider is the execution provider that runs
 // it now.
@@ -435,6 +450,9 @@ func (d *Diffuser) setupUNet(ref func(string) (graphRef, error)) error {
 		return fmt.Errorf("model folder %s has a second text encoder (SDXL), but %s does not take text_embeds and time_ids", d.f.Dir, g.what)
 	}
 	d.info.SDXL = sdxl
+	// A [batch] timestep whose length follows the batch takes one
+	// timestep per row.
+	d.info.RowTimesteps = u.timestep.Rank() == 1 && u.timestep.Shape[0] <= 0
 
 	d.info.LatentChannels = 4
 	if c := u.sample.Shape[1]; c > 0 {
@@ -665,7 +683,16 @@ func (d *Diffuser) UNet(ctx context.Context, in sampler.UNetInput) (sampler.Tens
 	feeds := sc.feedMap()
 	feeds[u.sample.Name] = feedValue{shape: ls, f32: in.Latents.Data}
 	feeds[u.hidden.Name] = feedValue{shape: in.Cond.Hidden.Shape, f32: in.Cond.Hidden.Data, repeats: true}
-	if u.timestep.Rank() == 0 {
+	if len(in.Timesteps) > 0 {
+		if !d.info.RowTimesteps || int64(len(in.Timesteps)) != batch {
+			return sampler.Tensor{}, fmt.Errorf("unet: %d timesteps for a batch of %d, and %s takes %s", len(in.Timesteps), batch, u.what, u.timestep)
+		}
+		ts := sc.floats(int(batch))
+		for i, t := range in.Timesteps {
+			ts[i] = float32(t)
+		}
+		feeds[u.timestep.Name] = feedValue{shape: []int64{batch}, f32: ts}
+	} else if u.timestep.Rank() == 0 {
 		ts := sc.floats(1)
 		ts[0] = float32(in.Timestep)
 		feeds[u.timestep.Name] = feedValue{f32: ts}

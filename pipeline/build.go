@@ -42,7 +42,9 @@ type Options struct {
 	// KeepGoing continues past failures: stages that do not depend on a
 	// failed stage still build, and every failure is reported. Without
 	// it, no new stage starts after the first failure (running ones
-	// finish and are cached).
+	// finish and are cached); the stages the failure does not block are
+	// still looked up, so a cached one is reported cached, and only those
+	// that would have to run are skipped.
 	KeepGoing bool
 	// DryRun computes what would run and why, running nothing and writing
 	// nothing. Stages report StatusWouldBuild or StatusCached.
@@ -268,6 +270,7 @@ func Build(ctx context.Context, stages []Stage, o Options) (*Report, error) {
 	journaled := mergeJournal(o.CacheDir, state)
 
 	b := newBuilder(o, dag, mask, state)
+	defer b.dirs.close()
 	b.journaled = journaled && !readOnly
 	if o.Shard.Count > 0 {
 		b.shard = dag.shardReport(o)
@@ -395,6 +398,7 @@ type node struct {
 	known   bool // outputs are known (the stage is built or cached)
 	notes   map[string]string
 	rep     StageReport
+	queued  time.Duration // waited for slots and equal keys (rep.Queue)
 }
 
 // log returns the stage's logger (made on demand: most stages of a
@@ -424,6 +428,8 @@ type builder struct {
 	remote *remoteRun   // nil without a remote cache
 	shard  *ShardReport // nil unless sharded
 
+	clock   func() time.Time       // what queue times are measured with; nil: time.Now
+	dirs    *statDirs              // stats the sources and outputs of the build
 	stopped atomic.Pointer[string] // the stage whose failure stopped the build
 	hashed  atomic.Int64           // files hashed to check them (not outputs being written)
 
@@ -461,10 +467,11 @@ func newBuilder(o Options, dag *DAG, mask []bool, old *buildState) *builder {
 		blobs:    map[digest]statRecord{},
 		outputs:  map[string]outputRecord{},
 		keyLocks: map[digest]*sync.Mutex{},
+		dirs:     newStatDirs(),
 	}
 	b.nodes = make([]*node, len(dag.stages))
 	for i, s := range dag.stages {
-		b.nodes[i] = &node{st: s, selected: mask[i], rep: StageReport{ID: s.ID, Asset: s.Asset, Kind: s.Kind}}
+		b.nodes[i] = &node{st: s, selected: mask[i], rep: StageReport{ID: s.ID, Asset: s.Asset, Kind: s.Kind, Generation: s.Generation}}
 		if mask[i] {
 			b.selected++
 		}
@@ -626,8 +633,8 @@ func (b *builder) noteFailure(n *node, status Status) {
 
 // blocked decides, for a stage whose dependencies have all finished,
 // whether it cannot run: a dependency failed or was skipped (skipped), a
-// dependency would be rebuilt or is stale (so its outputs are unknown),
-// the build was interrupted, or it stopped after a failure.
+// dependency would be rebuilt or is stale (so its outputs are unknown), or
+// the build was interrupted.
 func (b *builder) blocked(ctx context.Context, n *node) (Status, string) {
 	var unknown *node
 	for _, d := range n.deps {
@@ -656,9 +663,9 @@ func (b *builder) blocked(ctx context.Context, n *node) (Status, string) {
 	if ctx.Err() != nil {
 		return StatusSkipped, "not started: the build was interrupted"
 	}
-	if id := b.stopped.Load(); id != nil {
-		return StatusSkipped, fmt.Sprintf("not started: the build stopped after %s failed (--keep-going builds everything that does not depend on it)", *id)
-	}
+	// A build stopped after a failure still looks up the stages the
+	// failure does not block (work skips them only if they would run),
+	// so a cached stage is reported cached, not skipped.
 	return "", ""
 }
 
@@ -725,13 +732,14 @@ func diskHint(err error) string {
 // report assembles the build report.
 func (b *builder) report(started time.Time) *Report {
 	rep := &Report{
-		Mode:     b.o.mode(),
-		Root:     b.o.Root,
-		OutDir:   b.o.OutDir,
-		CacheDir: b.o.CacheDir,
-		Started:  started,
-		Totals:   map[Status]int{},
-		Stages:   make([]StageReport, 0, b.selected),
+		SchemaVersion: ReportSchemaVersion,
+		Mode:          b.o.mode(),
+		Root:          b.o.Root,
+		OutDir:        b.o.OutDir,
+		CacheDir:      b.o.CacheDir,
+		Started:       started,
+		Totals:        map[Status]int{},
+		Stages:        make([]StageReport, 0, b.selected),
 	}
 	for _, n := range b.nodes {
 		if !n.selected {

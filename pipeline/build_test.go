@@ -323,8 +323,13 @@ func TestReportJSON(t *testing.T) {
 	if notes := stage["notes"].(map[string]any); notes["provider"] != "cpu" {
 		t.Errorf("notes of a cached stage = %v, want the ones recorded when it ran", notes)
 	}
-	if _, ok := stage["duration_ms"].(float64); !ok {
-		t.Errorf("duration_ms missing: %v", stage)
+	for _, f := range []string{"queue_ms", "run_ms"} {
+		if _, ok := stage[f].(float64); !ok {
+			t.Errorf("%s missing: %v", f, stage)
+		}
+	}
+	if back["schema_version"] != float64(ReportSchemaVersion) {
+		t.Errorf("schema_version = %v, want %d", back["schema_version"], ReportSchemaVersion)
 	}
 	if totals := back["totals"].(map[string]any); totals["cached"] != 1.0 {
 		t.Errorf("totals = %v", totals)

@@ -402,9 +402,11 @@ func (d *DAG) Dependents(id string) []string {
 }
 
 // Select returns which stages a build limited to names must run: the
-// stages of each named asset (or each named stage ID) and everything they
+// stages of each named asset (or each named stage ID, or of each asset
+// a glob such as "ui/*" matches, see onlyMatch) and everything they
 // depend on, as a mask indexed like Stages. No names selects everything.
-// An unknown name is an error that suggests the closest known asset.
+// An unknown name, or a pattern that matches nothing, is an error that
+// names the closest known assets.
 func (d *DAG) Select(names []string) ([]bool, error) {
 	mask := make([]bool, len(d.stages))
 	if len(names) == 0 {
@@ -419,22 +421,14 @@ func (d *DAG) Select(names []string) ([]bool, error) {
 	}
 	var stack []int
 	var problems []Problem
+	assets := sortedKeys(byAsset)
 	for _, name := range names {
-		if is, ok := byAsset[name]; ok && name != "" {
-			stack = append(stack, is...)
+		is, pr := d.onlyMatch(name, byAsset, assets)
+		if pr != nil {
+			problems = append(problems, *pr)
 			continue
 		}
-		if i, ok := d.index[name]; ok {
-			stack = append(stack, i)
-			continue
-		}
-		msg := fmt.Sprintf("no asset or stage is called %q", name)
-		if s := closest(name, sortedKeys(byAsset)); s != "" {
-			msg += fmt.Sprintf("; did you mean %q?", s)
-		} else {
-			msg += "; `kiln graph` lists them"
-		}
-		problems = append(problems, Problem{Message: msg})
+		stack = append(stack, is...)
 	}
 	if len(problems) > 0 {
 		return nil, &GraphError{Problems: problems}

@@ -180,41 +180,14 @@ func TestSelect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tests := []struct {
-		only    []string
-		want    string
-		wantErr string
-	}{
+	checkSelect(t, d, []selectCase{
 		{nil, "rock:gen rock:derive moss:gen atlas:pack sky:gen", ""},
 		{[]string{"rock"}, "rock:gen rock:derive", ""},
 		{[]string{"atlas"}, "rock:gen rock:derive moss:gen atlas:pack", ""},
 		{[]string{"rock:gen", "sky"}, "rock:gen sky:gen", ""},
 		{[]string{"rok"}, "", `no asset or stage is called "rok"; did you mean "rock"?`},
 		{[]string{"zzzzzzzzzz"}, "", "no asset or stage is called \"zzzzzzzzzz\"; `kiln graph` lists them"},
-	}
-	for _, tc := range tests {
-		t.Run(strings.Join(tc.only, ","), func(t *testing.T) {
-			mask, err := d.Select(tc.only)
-			if tc.wantErr != "" {
-				if err == nil || err.Error() != tc.wantErr {
-					t.Fatalf("err = %v, want %s", err, tc.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			var ids []string
-			for i, s := range d.Stages() {
-				if mask[i] {
-					ids = append(ids, s.ID)
-				}
-			}
-			if got := strings.Join(ids, " "); got != tc.want {
-				t.Errorf("selected %s, want %s", got, tc.want)
-			}
-		})
-	}
+	})
 }
 
 func TestGraphFormats(t *testing.T) {

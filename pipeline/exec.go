@@ -21,6 +21,31 @@ import (
 	"github.com/kiln-dev/kiln/internal/safepath"
 )
 
+// NoteStatus is the key of a running stage's status note: what it is doing
+// now that takes a while, such as compiling a TensorRT engine. The
+// executor shows it through a NoteProgress display and leaves it out of
+// the report, whose notes say what the stage did.
+const NoteStatus = "status"
+
+// NoteProgress is implemented by Progress displays that show the notes
+// running stages record (Run.Note), such as NoteStatus lines. The
+// executor calls StageNote as it calls the other methods, never
+// concurrently.
+type NoteProgress interface {
+	StageNote(id, key, value string)
+}
+
+// stageNote forwards a running stage's note to a NoteProgress display.
+func (s *syncProgress) stageNote(id, key, value string) {
+	np, ok := s.p.(NoteProgress)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	np.StageNote(id, key, value)
+}
+
 // work processes one ready stage on a worker. It returns true when the
 // stage was handed to another goroutine (an accelerator stage waiting for
 // its device), which then reports it on done itself.
@@ -38,7 +63,9 @@ func (b *builder) work(ctx context.Context, n *node, done chan<- *node) (handedO
 			b.letGo(ctx, r)
 		}
 		n.mu.Lock()
-		n.rep.Duration = Duration(time.Since(start))
+		n.rep.Started = start
+		n.rep.Queue = Duration(n.queued)
+		n.rep.Duration = Duration(time.Since(start) - n.queued)
 		status := n.rep.Status
 		n.mu.Unlock()
 		b.noteFailure(n, status)
@@ -52,7 +79,7 @@ func (b *builder) work(ctx context.Context, n *node, done chan<- *node) (handedO
 		n.mu.Unlock()
 		return false
 	}
-	if err := b.switchSlot(ctx, &held, b.cpu); err != nil {
+	if err := b.waitSlot(ctx, n, &held, b.cpu); err != nil {
 		n.mu.Lock()
 		n.rep.Status = StatusSkipped
 		n.rep.Reasons = []string{"not started: the build was interrupted"}
@@ -92,13 +119,19 @@ func (b *builder) work(ctx context.Context, n *node, done chan<- *node) (handedO
 		finish()
 		return false
 	}
+	if b.skipStopped(n) {
+		finish()
+		return false
+	}
 	// Stages with equal keys run once: the second waits for the first and
 	// then finds its result. Never wait for the lock while holding a slot.
 	kl := b.keyLock(key)
 	if !kl.TryLock() {
 		b.switchSlot(ctx, &held, nil)
+		waited := time.Now()
 		kl.Lock()
-		if err := b.switchSlot(ctx, &held, b.cpu); err != nil {
+		n.addQueue(time.Since(waited))
+		if err := b.waitSlot(ctx, n, &held, b.cpu); err != nil {
 			kl.Unlock()
 			n.fail(StatusInterrupted, errors.New("interrupted"))
 			finish()
@@ -189,7 +222,7 @@ func (b *builder) sourceHash(rel string) (digest, error) {
 func (b *builder) hashSource(rel string) (digest, statRecord, error) {
 	abs := filepath.Join(b.o.Root, filepath.FromSlash(rel))
 	now := time.Now()
-	fi, cur, err := statFile(abs, true)
+	mode, cur, err := b.dirs.stat(abs, true)
 	if err != nil {
 		if _, jerr := safepath.Join(b.o.Root, rel); jerr != nil {
 			// A dangling link, or one into a folder that lacks the
@@ -201,12 +234,12 @@ func (b *builder) hashSource(rel string) (digest, statRecord, error) {
 		}
 		return digest{}, statRecord{}, fmt.Errorf("source file %s: %w", rel, err)
 	}
-	if fi.IsDir() {
+	if mode.IsDir() {
 		return digest{}, statRecord{}, fmt.Errorf("source file %s is a folder; name a file", rel)
 	}
-	if !fi.Mode().IsRegular() {
+	if !mode.IsRegular() {
 		// Reading a named pipe or a device would block or never end.
-		return digest{}, statRecord{}, fmt.Errorf("source file %s is not a regular file (%s); name a file", rel, fileType(fi.Mode()))
+		return digest{}, statRecord{}, fmt.Errorf("source file %s is not a regular file (%s); name a file", rel, fileType(mode))
 	}
 	if old, ok := b.old.Files[rel]; ok && !old.SHA256.IsZero() && old.unchanged(cur) {
 		return old.SHA256, old, nil
@@ -458,7 +491,7 @@ func (b *builder) execute(ctx context.Context, n *node, held *chan struct{}) (ou
 		// The run failed or was stopped: run the stage here.
 		n.log(b).Debug("the run a superseded build started did not finish; running again", "err", err)
 	}
-	if err := b.switchSlot(ctx, held, b.slotFor(n)); err != nil {
+	if err := b.waitSlot(ctx, n, held, b.slotFor(n)); err != nil {
 		return nil, nil, fmt.Errorf("interrupted while waiting to run: %w", err)
 	}
 	inputs, err := b.prepareInputs(ctx, n, held)
@@ -687,9 +720,12 @@ func (b *builder) runStage(ctx context.Context, n *node, inputs map[string]map[s
 		return o, nil
 	}
 	note := func(k, v string) {
-		mu.Lock()
-		notes[k] = v
-		mu.Unlock()
+		if k != NoteStatus {
+			mu.Lock()
+			notes[k] = v
+			mu.Unlock()
+		}
+		b.prog.stageNote(n.st.ID, k, v)
 	}
 	r := NewRun(b.o.Root, n.log(b), input, create, progress, note)
 

@@ -69,14 +69,14 @@ const (
 func (b *builder) outputCurrent(n *node, rel, name string, ref blobRef) (bool, string) {
 	abs := filepath.Join(b.o.OutDir, filepath.FromSlash(rel))
 	now := time.Now()
-	fi, cur, err := statFile(abs, false)
+	mode, cur, err := b.dirs.stat(abs, false)
 	if err != nil {
 		if isNotExist(err) {
 			return false, "missing"
 		}
 		return false, "unreadable (" + err.Error() + ")"
 	}
-	if !fi.Mode().IsRegular() {
+	if !mode.IsRegular() {
 		return false, notRegular
 	}
 	record := func(rec statRecord) {

@@ -111,8 +111,24 @@ type StageReport struct {
 	Kind  string `json:"kind"`
 	// Status is what happened to it.
 	Status Status `json:"status"`
-	// Duration covers preparing (hashing inputs), running and publishing.
-	Duration Duration `json:"duration_ms"`
+	// Started is when a worker took the stage up (zero, and left out of
+	// the JSON, for a stage decided without one: skipped because a
+	// dependency failed, or would-build behind one that would).
+	Started time.Time `json:"started,omitzero"`
+	// Queue is the time the stage waited, after Started, for an executor
+	// slot (a CPU job or its device) or for a stage with the same key to
+	// finish: time it did no work of its own, which stages running in
+	// parallel share. Queue plus Duration is the stage's wall time.
+	Queue Duration `json:"queue_ms"`
+	// Duration is the stage's own work: hashing its inputs, looking it up
+	// in the caches, running it, storing and publishing its outputs. It
+	// leaves Queue out, so the durations of stages that ran one at a
+	// time on a device add up to at most the build's.
+	Duration Duration `json:"run_ms"`
+	// Generation is what a generated (diffusion) stage makes its image
+	// from: seed, steps, model and its fingerprint, execution provider
+	// class. Nil for other stages.
+	Generation *Generation `json:"generation,omitempty"`
 	// Key is the stage's cache key (hex), when it could be computed.
 	Key string `json:"key,omitempty"`
 	// Outputs are the stage's outputs when known (built or cached).
@@ -129,8 +145,18 @@ type StageReport struct {
 	Reasons []string `json:"reasons,omitempty"`
 }
 
+// ReportSchemaVersion is Report.SchemaVersion: it changes whenever a
+// field of the JSON report is removed or changes meaning (adding one does
+// not change it). Reports without the field are version 1: a stage's
+// duration_ms then included its queue time. ReportSchema describes the
+// current version.
+const ReportSchemaVersion = 2
+
 // Report is the result of a build, serialisable as JSON for --json.
 type Report struct {
+	// SchemaVersion is ReportSchemaVersion, so a reader can tell which
+	// fields it holds and what they mean.
+	SchemaVersion int `json:"schema_version"`
 	// Mode is "build", "dry-run" or "check".
 	Mode string `json:"mode"`
 	// Root, OutDir and CacheDir are the absolute folders used.
@@ -267,8 +293,13 @@ func (p *LineProgress) StageDone(r StageReport) {
 	switch {
 	case r.Error != nil:
 		fmt.Fprintf(p.w, "%s: %s\n", prefix, r.Error)
-	case r.Status == StatusBuilt || r.Status == StatusRemote && len(r.Reasons) == 0:
-		fmt.Fprintf(p.w, "%s (%s)\n", prefix, r.Duration)
+	case r.Status == StatusBuilt || r.Status == StatusRemote:
+		// With --explain, the reasons follow the time it took.
+		line := fmt.Sprintf("%s (%s)", prefix, r.Duration)
+		if len(r.Reasons) > 0 {
+			line += ": " + strings.Join(r.Reasons, "; ")
+		}
+		fmt.Fprintln(p.w, line)
 	default:
 		if len(r.Reasons) > 0 {
 			fmt.Fprintf(p.w, "%s: %s\n", prefix, strings.Join(r.Reasons, "; "))

@@ -42,6 +42,9 @@ type Stage struct {
 	Params any
 	// Models are fingerprints of the models the stage uses.
 	Models []string
+	// Generation, set by generated (diffusion) stages, is copied into the
+	// stage's report (see Generation); it is not part of the key.
+	Generation *Generation
 	// Files are source files the stage reads, relative to the project root
 	// (slash-separated). Their content hashes go into the key.
 	Files []string

@@ -72,7 +72,7 @@ A model folder that does not hold what kiln.lock pins for it stops the build
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringSliceVar(&f.only, "only", nil, "build only these asset ids (and what they depend on); repeatable")
+	fl.StringSliceVar(&f.only, "only", nil, "build only these asset ids, or the ids a pattern such as \"ui/*\" matches (and what they depend on); repeatable")
 	fl.BoolVarP(&f.dryRun, "dry-run", "n", false, "show what would run and why, running nothing")
 	fl.BoolVar(&f.explain, "explain", false, "say why each stage runs (which part of its key changed)")
 	fl.IntVarP(&f.jobs, "jobs", "j", 0, "CPU stages to run at once (default: number of cores)")

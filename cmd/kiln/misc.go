@@ -18,6 +18,7 @@ import (
 	"github.com/kiln-dev/kiln/internal/safepath"
 	"github.com/kiln-dev/kiln/manifests"
 	"github.com/kiln-dev/kiln/models"
+	"github.com/kiln-dev/kiln/pipeline"
 )
 
 func (a *app) initCommand() *cobra.Command {
@@ -76,21 +77,28 @@ overwritten.`,
 }
 
 func (a *app) schemaCommand() *cobra.Command {
-	var config bool
+	var config, report bool
 	cmd := &cobra.Command{
 		Use:   "schema",
-		Short: "Print the JSON Schema of the manifest format (or of kiln.yaml)",
+		Short: "Print the JSON Schema of the manifest format (or of kiln.yaml, or of the build report)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if config && report {
+				return withCode(exitUsage, errors.New("--config and --report cannot be combined; give one of them"))
+			}
 			s := manifests.JSONSchema()
-			if config {
+			switch {
+			case config:
 				s = manifests.ConfigSchema()
+			case report:
+				s = pipeline.ReportSchema()
 			}
 			_, err := a.stdout.Write(s)
 			return err
 		},
 	}
 	cmd.Flags().BoolVar(&config, "config", false, "print the schema of kiln.yaml instead")
+	cmd.Flags().BoolVar(&report, "report", false, "print the schema of kiln build --json's report instead")
 	return cmd
 }
 

@@ -15,9 +15,27 @@ import (
 // otherwise, so CI logs stay readable.
 func newProgress(w io.Writer, terminal bool) pipeline.Progress {
 	if !terminal {
-		return pipeline.NewLineProgress(w)
+		return &lineProgress{LineProgress: pipeline.NewLineProgress(w), w: w}
 	}
 	return &barProgress{w: w, running: map[string]*mpb.Bar{}}
+}
+
+// lineProgress is pipeline.LineProgress with the status lines of running
+// stages (a TensorRT engine compile and how long it took).
+type lineProgress struct {
+	*pipeline.LineProgress
+	w io.Writer
+}
+
+// StageNote prints a running stage's status line.
+func (l *lineProgress) StageNote(id, key, value string) { printStatus(l.w, id, key, value) }
+
+// printStatus writes a stage's status note (pipeline.NoteStatus) as a line
+// under the stage's step lines; other notes go to the report only.
+func printStatus(w io.Writer, id, key, value string) {
+	if key == pipeline.NoteStatus {
+		fmt.Fprintf(w, "      %s: %s\n", id, value)
+	}
 }
 
 // barProgress draws mpb bars. The executor never calls a Progress
@@ -54,6 +72,9 @@ func (b *barProgress) StageStep(id string, done, total int) {
 		bar.SetCurrent(int64(done))
 	}
 }
+
+// StageNote prints a running stage's status line above the bars.
+func (b *barProgress) StageNote(id, key, value string) { printStatus(b.p, id, key, value) }
 
 func (b *barProgress) StageDone(r pipeline.StageReport) {
 	if bar := b.running[r.ID]; bar != nil {

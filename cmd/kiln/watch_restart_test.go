@@ -2,11 +2,9 @@ package main
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestWatchKeepsRunningDiffusion saves an unrelated manifest while kiln
@@ -32,27 +30,7 @@ assets:
 		t.Helper()
 		saveByRename(t, filepath.Join(dir, name), []byte(text))
 	}
-	watch := exec.Command(kilnBin, "watch", "-v", "--ort-lib", lib, dir)
-	var log lockedBuffer
-	watch.Stderr = &log
-	if err := watch.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		watch.Process.Signal(os.Interrupt)
-		watch.Wait()
-		t.Logf("watch said:\n%s", log.String())
-	}()
-	waitFor := func(what string, ok func(string) bool) {
-		t.Helper()
-		deadline := time.Now().Add(2 * time.Minute)
-		for !ok(log.String()) {
-			if time.Now().After(deadline) {
-				t.Fatalf("waited two minutes for %s", what)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
+	log, waitFor := startWatch(t, "-v", "--ort-lib", lib, dir)
 	generated := func(text, id string) int {
 		return strings.Count(text, "msg=generated stage="+id+":generate ")
 	}

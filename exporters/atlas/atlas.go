@@ -11,7 +11,16 @@
 // variant (each step places the rectangle and position pair with the best
 // score among all remaining rectangles). The default, "best", tries them
 // together with a search over page sizes and keeps the layout with the
-// smallest total page area.
+// smallest total page area; with rotation allowed it also packs without
+// rotation and keeps whichever needs less page area. When sprites need
+// several pages, the frames of an animation go onto one page whenever the
+// animation fits on one page by itself; only larger animations span pages,
+// and the formats that can describe them (the first JSON hash file's
+// meta.animations, the Phaser multiatlas, Godot, libGDX) still list them
+// whole (Atlas.Warnings says which formats cannot).
+//
+// Sprites may carry a pivot and 9-slice borders, and Settings.Scale makes a
+// resampled variant (TexturePacker's "@0.5x" with meta.scale).
 //
 // Everything is deterministic: the same sprites and settings give the same
 // layout, byte-identical PNG pages and byte-identical data files.
@@ -98,6 +107,10 @@ const DefaultMaxSize = 4096
 // 1 GiB of memory.
 const MaxPageSize = 1 << 14
 
+// MaxScale is the largest Settings.Scale accepted: kiln makes smaller
+// variants of an atlas, and enlarging adds no detail.
+const MaxScale = 1
+
 // DefaultFPS is the animation speed used when a sprite's FPS is 0.
 const DefaultFPS = 12
 
@@ -134,6 +147,12 @@ type Sprite struct {
 	// Pivot is the sprite's origin as a fraction of its untrimmed size
 	// ((0,0) top-left, (1,1) bottom-right). Nil means the centre.
 	Pivot *[2]float64
+	// Slice optionally holds 9-slice borders in pixels of the image:
+	// left, top, right, bottom. The borders stay fixed and the middle
+	// stretches when the engine draws the sprite larger (libGDX NinePatch,
+	// Godot StyleBoxTexture). A sprite with borders is never trimmed, so
+	// the borders keep meaning the same pixels.
+	Slice *[4]int
 }
 
 // Settings mirrors the manifest's atlas fields.
@@ -169,7 +188,8 @@ type Settings struct {
 	// tighter. Off by default: Godot's AtlasTexture cannot express it, and
 	// the JSON formats (rotated clockwise) and libGDX (rotated
 	// counter-clockwise) disagree on the direction, so they cannot share
-	// a page image.
+	// a page image. With the "best" heuristic, rotation never costs page
+	// area: the search also runs without it and keeps the smaller layout.
 	Rotation bool
 	// Dedupe stores sprites with identical (trimmed) pixels once; every
 	// frame is still listed and points at the shared rectangle.
@@ -187,6 +207,15 @@ type Settings struct {
 	// Filter is the texture filter named in the libGDX page header:
 	// FilterLinear (the default when empty) or FilterNearest (pixel art).
 	Filter string
+	// Scale resizes every sprite by this factor before packing (0 means 1,
+	// the images as they are): 0.5 makes the half-resolution variant of an
+	// atlas. Pages are packed afresh at the new size, so padding, border
+	// and extrusion stay whole pixels; sprites are resampled with
+	// Catmull-Rom, or nearest-neighbour for FilterNearest when 1/Scale is
+	// a whole number. Data files record it as meta.scale, which PixiJS
+	// reads as the texture resolution, so the variant draws at the same
+	// size as the full atlas.
+	Scale float64
 	// GodotRoot is the folder of the Godot project (the one holding
 	// project.godot) on disk. Godot resources reference the page images by
 	// res:// paths relative to it. Empty means the output folder itself is
@@ -210,6 +239,9 @@ func (s Settings) withDefaults() Settings {
 	}
 	if s.Filter == "" {
 		s.Filter = FilterLinear
+	}
+	if s.Scale == 0 {
+		s.Scale = 1
 	}
 	return s
 }
@@ -237,6 +269,9 @@ func (s Settings) validate() error {
 	}
 	if _, err := parseHeuristic(s.Heuristic); err != nil {
 		errs = append(errs, err)
+	}
+	if !finite(s.Scale) || s.Scale <= 0 || s.Scale > MaxScale {
+		bad("scale %v is out of range; use a factor above 0 and at most %v (0.5 for a half-size variant)", s.Scale, MaxScale)
 	}
 	if s.Filter != FilterLinear && s.Filter != FilterNearest {
 		bad("filter %q is not a texture filter; use %q or %q", s.Filter, FilterLinear, FilterNearest)
@@ -329,6 +364,10 @@ type Frame struct {
 	// says the sprite set it (otherwise it is the centre).
 	Pivot    [2]float64
 	HasPivot bool
+	// Slice is the 9-slice borders (left, top, right, bottom) in pixels
+	// of the (scaled) sprite; HasSlice says the sprite set them.
+	Slice    [4]int
+	HasSlice bool
 	// Sheet, Animation and Index come from the sprite (Index is its Frame
 	// field). Animation is empty for stills.
 	Sheet, Animation string

@@ -39,6 +39,14 @@ type spineRegion struct {
 	TopLeft, TopRight             [2]float64
 }
 
+// spineRead is a region with the fields the runtime does not know (split)
+// as names and values.
+type spineRead struct {
+	spineRegion
+	Names  []string
+	Values [][]int
+}
+
 type engineResult struct {
 	Pixi *struct {
 		Resolution float64
@@ -52,7 +60,7 @@ type engineResult struct {
 			PMA                  bool
 			MinFilter, MagFilter int
 		}
-		Regions []spineRegion
+		Regions []spineRead
 	}
 }
 
@@ -109,6 +117,7 @@ func TestEnginesLoadAtlases(t *testing.T) {
 		s    Settings
 	}{
 		{"plain", Settings{Padding: 1, Border: 1, Formats: []string{FormatJSONHash, FormatLibGDX}}},
+		{"sliced", Settings{Padding: 1, Formats: []string{FormatLibGDX}}},
 		{"multi-page", Settings{MaxSize: 24, Padding: 1, Extrude: 1, Dedupe: true, Formats: []string{FormatJSONHash, FormatLibGDX}}},
 		{"json-rotated", Settings{MaxSize: 32, Rotation: true, Formats: []string{FormatJSONHash}}},
 		{"libgdx-rotated", Settings{MaxSize: 32, Rotation: true, PremultiplyAlpha: true, Filter: FilterNearest, Formats: []string{FormatLibGDX}}},
@@ -123,7 +132,11 @@ func TestEnginesLoadAtlases(t *testing.T) {
 	var all []written
 	var files []string
 	for _, tc := range cases {
-		a, err := Pack(context.Background(), fixedSprites(), tc.s)
+		sprites := fixedSprites()
+		if tc.name == "sliced" {
+			sprites = slicedSprites()
+		}
+		a, err := Pack(context.Background(), sprites, tc.s)
 		if err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
@@ -274,6 +287,17 @@ func checkSpine(t *testing.T, a *Atlas, r engineResult) {
 			OffsetX: float64(f.OffsetX), OffsetY: float64(f.SourceH - f.OffsetY - f.H), OriginalWidth: f.SourceW, OriginalHeight: f.SourceH}
 		if got != exp {
 			t.Errorf("Spine region %d:\n got %+v\nwant %+v", i, got, exp)
+		}
+		// The runtime keeps split, as libGDX does, as a named value:
+		// left, right, top, bottom.
+		var split []int
+		for j, n := range reg.Names {
+			if n == "split" && j < len(reg.Values) {
+				split = reg.Values[j]
+			}
+		}
+		if want := []int{f.Slice[0], f.Slice[2], f.Slice[1], f.Slice[3]}; f.HasSlice != (split != nil) || f.HasSlice && !slices.Equal(split, want) {
+			t.Errorf("Spine %s: split %v, want %v (set %v)", f.Name, split, want, f.HasSlice)
 		}
 		pg := a.Pages[f.Page].Rect
 		for _, c := range []struct {

@@ -53,6 +53,14 @@ func (a *Atlas) numbered(base, ext string) []string {
 	return names
 }
 
+// JSONNames returns the names of the per-page JSON files ending in ext:
+// "<base><ext>" for page 0 and "<base>-<p><ext>" for the others.
+func (a *Atlas) JSONNames(base, ext string) []string {
+	names := a.numbered(base, ext)
+	names[0] = base + ext
+	return names
+}
+
 // PagePNG encodes page p as PNG. The encoding is fixed (default
 // compression, no metadata), so the same pixels always give the same bytes.
 func (a *Atlas) PagePNG(p int) ([]byte, error) {
@@ -64,9 +72,11 @@ func (a *Atlas) PagePNG(p int) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// JSONHash returns the TexturePacker "JSON (Hash)" files: one per page,
-// named like the pages with ".json" (several pages link each other through
-// meta.related_multi_packs, as PixiJS expects).
+// JSONHash returns the TexturePacker "JSON (Hash)" files: one per page
+// (several pages link each other through meta.related_multi_packs, as
+// PixiJS expects). Page 0's file is "<base>.json" however many pages there
+// are, so a game loads the same file name when an atlas grows a page; the
+// others are "<base>-1.json", "<base>-2.json", ….
 func (a *Atlas) JSONHash(base string) []File {
 	return a.jsonFiles(base, false, ".json")
 }
@@ -86,7 +96,7 @@ func (a *Atlas) JSONArray(base string) []File {
 
 func (a *Atlas) jsonFiles(base string, array bool, ext string) []File {
 	images := a.PageNames(base)
-	names := a.numbered(base, ext)
+	names := a.JSONNames(base, ext)
 	files := make([]File, len(a.Pages))
 	for p := range a.Pages {
 		var related []string

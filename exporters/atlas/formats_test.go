@@ -52,19 +52,29 @@ func fixedSprites() []Sprite {
 // formatCases are the golden cases: one page with every format, several
 // pages, and premultiplied nearest-filtered libGDX with rotation.
 var formatCases = []struct {
-	name string
-	s    Settings
+	name   string
+	s      Settings
+	sliced bool // the button has 9-slice borders (slicedSprites)
 }{
-	{"one-page", Settings{Padding: 1, Border: 1, Dedupe: true, Formats: AllFormats}},
-	{"multi-page", Settings{MaxSize: 24, Padding: 1, Extrude: 1, Dedupe: true, Formats: []string{FormatJSONHash, FormatJSONArray, FormatPhaser, FormatGodot, FormatLibGDX}}},
-	{"libgdx-rotated", Settings{MaxSize: 32, Rotation: true, PremultiplyAlpha: true, Filter: FilterNearest, Formats: []string{FormatLibGDX}}},
-	{"json-rotated", Settings{MaxSize: 32, Rotation: true, Formats: []string{FormatJSONArray}}},
+	{"one-page", Settings{Padding: 1, Border: 1, Dedupe: true, Formats: AllFormats}, true},
+	{"multi-page", Settings{MaxSize: 24, Padding: 1, Extrude: 1, Dedupe: true, Formats: []string{FormatJSONHash, FormatJSONArray, FormatPhaser, FormatGodot, FormatLibGDX}}, false},
+	{"libgdx-rotated", Settings{MaxSize: 32, Rotation: true, PremultiplyAlpha: true, Filter: FilterNearest, Formats: []string{FormatLibGDX}}, false},
+	{"json-rotated", Settings{MaxSize: 32, Rotation: true, Formats: []string{FormatJSONArray}}, false},
+	{"half-scale", Settings{Padding: 1, Scale: 0.5, Formats: AllFormats}, true},
+}
+
+// caseSprites returns the sprites of a golden case.
+func caseSprites(sliced bool) []Sprite {
+	if sliced {
+		return slicedSprites()
+	}
+	return fixedSprites()
 }
 
 func TestFormatsGolden(t *testing.T) {
 	for _, tc := range formatCases {
 		t.Run(tc.name, func(t *testing.T) {
-			a, err := Pack(context.Background(), fixedSprites(), tc.s)
+			a, err := Pack(context.Background(), caseSprites(tc.sliced), tc.s)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -162,6 +172,8 @@ type jFrame struct {
 	Pivot            *struct{ X, Y float64 }
 	Anchor           *struct{ X, Y float64 }
 	Duration         *int
+	Borders          *struct{ Left, Top, Right, Bottom int }
+	Scale9Borders    *jRect
 }
 
 // checkFrame compares one parsed JSON frame with the atlas frame.
@@ -176,7 +188,15 @@ func checkFrame(t *testing.T, f *Frame, j *jFrame) {
 	}
 	want.SourceSize.W, want.SourceSize.H = f.SourceW, f.SourceH
 	got := *j
-	got.Pivot, got.Anchor, got.Duration = nil, nil, nil
+	got.Pivot, got.Anchor, got.Duration, got.Borders, got.Scale9Borders = nil, nil, nil, nil, nil
+	if (j.Borders != nil) != f.HasSlice || (j.Scale9Borders != nil) != f.HasSlice {
+		t.Errorf("frame %s: borders %+v scale9Borders %+v, want slice %v (set %v)", f.Name, j.Borders, j.Scale9Borders, f.Slice, f.HasSlice)
+	} else if f.HasSlice {
+		l, tp, r, b := f.Slice[0], f.Slice[1], f.Slice[2], f.Slice[3]
+		if *j.Borders != (struct{ Left, Top, Right, Bottom int }{l, tp, r, b}) || *j.Scale9Borders != (jRect{l, tp, f.W - l - r, f.H - tp - b}) {
+			t.Errorf("frame %s: borders %+v scale9Borders %+v, want slice %v", f.Name, *j.Borders, *j.Scale9Borders, f.Slice)
+		}
+	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("frame %s: got %+v, want %+v", f.Name, got, want)
 	}
@@ -227,7 +247,8 @@ func checkJSONPage(t *testing.T, a *Atlas, p int, data []byte, array bool, image
 				From, To  int
 				Direction string
 			}
-			RelatedMultiPacks []string `json:"related_multi_packs"`
+			RelatedMultiPacks []string            `json:"related_multi_packs"`
+			Animations        map[string][]string `json:"animations"`
 		}
 	}
 	if err := json.Unmarshal(data, &doc); err != nil {
@@ -261,7 +282,7 @@ func checkJSONPage(t *testing.T, a *Atlas, p int, data []byte, array bool, image
 	}
 	m := doc.Meta
 	r := a.Pages[p].Rect
-	if m.App != App || m.Version != Version || m.Image != images[p] || m.Format != "RGBA8888" || m.Scale != "1" || m.Size.W != r.Dx() || m.Size.H != r.Dy() {
+	if m.App != App || m.Version != Version || m.Image != images[p] || m.Format != "RGBA8888" || m.Scale != a.scaleString() || m.Size.W != r.Dx() || m.Size.H != r.Dy() {
 		t.Errorf("page %d meta %+v", p, m)
 	}
 	anims := a.pageAnimations(p)
@@ -284,14 +305,39 @@ func checkJSONPage(t *testing.T, a *Atlas, p int, data []byte, array bool, image
 			t.Errorf("animation %s lists %v, want %v", an.FullName, doc.Animations[an.FullName], want)
 		}
 	}
+	ext := map[bool]string{false: ".json", true: ".array.json"}[array && a.wants(FormatJSONHash)]
 	var related []string
-	for q, name := range images {
+	for q, name := range a.JSONNames("sheet", ext) {
 		if q != p && len(images) > 1 {
-			related = append(related, strings.TrimSuffix(name, ".png")+map[bool]string{false: ".json", true: ".array.json"}[array && a.wants(FormatJSONHash)])
+			related = append(related, name)
 		}
+	}
+	if p == 0 {
+		// Page 0's meta.animations names every animation's frames.
+		checkAllAnimations(t, a, "page 0 meta.animations", m.Animations)
+	} else if m.Animations != nil {
+		t.Errorf("page %d has meta.animations; only page 0 should", p)
 	}
 	if !slices.Equal(m.RelatedMultiPacks, related) {
 		t.Errorf("page %d related_multi_packs %v, want %v", p, m.RelatedMultiPacks, related)
+	}
+}
+
+// checkAllAnimations compares a map of every animation's frame names with
+// the atlas.
+func checkAllAnimations(t *testing.T, a *Atlas, what string, got map[string][]string) {
+	t.Helper()
+	if len(got) != len(a.Animations) {
+		t.Errorf("%s has %d animations, want %d", what, len(got), len(a.Animations))
+	}
+	for _, an := range a.Animations {
+		var want []string
+		for _, k := range an.Frames {
+			want = append(want, a.Frames[k].Name)
+		}
+		if !slices.Equal(got[an.FullName], want) {
+			t.Errorf("%s: %s lists %v, want %v", what, an.FullName, got[an.FullName], want)
+		}
 	}
 }
 
@@ -303,6 +349,7 @@ func checkMultiatlas(t *testing.T, a *Atlas, data []byte, images []string) {
 			Size          struct{ W, H int }
 			Scale         float64
 			Frames        []jFrame
+			Animations    map[string][]string
 		}
 		Meta struct{ App, Version string }
 	}
@@ -314,8 +361,14 @@ func checkMultiatlas(t *testing.T, a *Atlas, data []byte, images []string) {
 	}
 	for p, tex := range doc.Textures {
 		r := a.Pages[p].Rect
-		if tex.Image != images[p] || tex.Format != "RGBA8888" || tex.Scale != 1 || tex.Size.W != r.Dx() || tex.Size.H != r.Dy() {
+		if tex.Image != images[p] || tex.Format != "RGBA8888" || tex.Scale != a.Settings.Scale || tex.Size.W != r.Dx() || tex.Size.H != r.Dy() {
 			t.Errorf("multiatlas texture %d: %+v", p, tex)
+		}
+		// The first texture entry names every animation's frames.
+		if p == 0 {
+			checkAllAnimations(t, a, "multiatlas texture 0 animations", tex.Animations)
+		} else if tex.Animations != nil {
+			t.Errorf("multiatlas texture %d has animations; only texture 0 should", p)
 		}
 		onPage := a.pageFrames(p)
 		if len(tex.Frames) != len(onPage) {
@@ -466,6 +519,27 @@ func checkGodot(t *testing.T, a *Atlas, files map[string][]byte, images []string
 		seen++
 		checkHeader(name, r, "AtlasTexture")
 		checkGodotRegion(t, name, r.resource, f, "res://"+images[f.Page], r.exts, a.Settings.Extrude)
+		box := "sheet/" + f.Name + ".stylebox.tres"
+		if _, ok := files[box]; ok != f.HasSlice {
+			t.Errorf("%s written %v, want it for 9-slice sprites only", box, ok)
+		}
+		if !f.HasSlice {
+			continue
+		}
+		r = parseTres(t, box, files[box])
+		seen++
+		checkHeader(box, r, "StyleBoxTexture")
+		want := map[string]string{
+			"texture":               fmt.Sprintf(`ExtResource("1_page%d")`, f.Page),
+			"texture_margin_left":   godotFloat(float64(f.Slice[0])),
+			"texture_margin_top":    godotFloat(float64(f.Slice[1])),
+			"texture_margin_right":  godotFloat(float64(f.Slice[2])),
+			"texture_margin_bottom": godotFloat(float64(f.Slice[3])),
+			"region_rect":           fmt.Sprintf("Rect2(%d, %d, %d, %d)", f.X, f.Y, f.W, f.H),
+		}
+		if fmt.Sprint(r.resource) != fmt.Sprint(want) || r.exts[fmt.Sprintf("1_page%d", f.Page)] != "res://"+images[f.Page] {
+			t.Errorf("%s: %v with %v, want %v", box, r.resource, r.exts, want)
+		}
 	}
 	sets := map[string][]*Animation{}
 	for i := range a.Animations {
@@ -630,6 +704,10 @@ func checkLibGDX(t *testing.T, a *Atlas, data []byte, images []string) {
 			if rot := strings.Join(reg.fields["rotate"], ""); (rot == "90") != f.Rotated || (rot != "" && rot != "90") {
 				t.Errorf("libgdx %s rotate %q, rotated %v", f.Name, rot, f.Rotated)
 			}
+			// libGDX's NinePatch splits are left, right, top, bottom.
+			if split, want := ints("split"), []int{f.Slice[0], f.Slice[2], f.Slice[1], f.Slice[3]}; f.HasSlice != (split != nil) || f.HasSlice && !slices.Equal(split, want) {
+				t.Errorf("libgdx %s split %v, want %v (set %v)", f.Name, split, want, f.HasSlice)
+			}
 			index := ints("index")
 			if len(index) != 1 {
 				t.Fatalf("libgdx %s index %v, want one number", f.Name, index)
@@ -643,7 +721,7 @@ func checkLibGDX(t *testing.T, a *Atlas, data []byte, images []string) {
 
 func TestDeterministicBytes(t *testing.T) {
 	for _, tc := range formatCases {
-		sprites := fixedSprites()
+		sprites := caseSprites(tc.sliced)
 		a1, err := Pack(context.Background(), sprites, tc.s)
 		if err != nil {
 			t.Fatal(err)

@@ -13,8 +13,11 @@ import (
 )
 
 // This file writes Godot 4 text resources (format=3): an AtlasTexture per
-// still sprite and a SpriteFrames per animated set, both pointing at the
-// page images through res:// paths.
+// still sprite, a StyleBoxTexture per still sprite with 9-slice borders,
+// and a SpriteFrames per animated set, all pointing at the page images
+// through res:// paths. Godot's AtlasTexture has no origin, so pivots are
+// not written (a Sprite2D's offset sets one), and SpriteFrames has no
+// 9-slice borders.
 
 // GodotResDir returns the res:// path of folder dir in the Godot project
 // whose root folder is root ("" means dir itself is the root). It fails
@@ -139,6 +142,9 @@ func (a *Atlas) godotResources(base string, images []string, resDir string) ([]F
 		fmt.Fprintf(&b, "atlas = ExtResource(\"1_page%d\")\n", f.Page)
 		a.godotRegion(&b, f)
 		files = append(files, File{Name: name, Data: b.Bytes()})
+		if f.HasSlice && claim(f.Name+".stylebox", fmt.Sprintf("the 9-slice style box of sprite %q", f.Name)) {
+			files = append(files, a.godotStyleBox(base, f, resDir, pagePath(f.Page)))
+		}
 	}
 
 	// Animated sets, in order of their first animation.
@@ -222,6 +228,26 @@ func (a *Atlas) godotResources(base string, images []string, resDir string) ([]F
 		return nil, errors.Join(errs...)
 	}
 	return files, nil
+}
+
+// godotStyleBox writes "<base>/<name>.stylebox.tres", a StyleBoxTexture
+// that draws the sprite's region of its page as a 9-slice (the borders
+// stay, the middle stretches), for Panel and Button themes. Sprites with
+// borders are never trimmed, so the region is the whole sprite. (Godot's
+// NinePatchRect keeps its margins in the scene, not in a resource.)
+func (a *Atlas) godotStyleBox(base string, f *Frame, resDir, page string) File {
+	name := base + "/" + f.Name + ".stylebox.tres"
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "[gd_resource type=\"StyleBoxTexture\" load_steps=2 format=3 uid=\"%s\"]\n\n", godotUID(resDir+name))
+	fmt.Fprintf(&b, "[ext_resource type=\"Texture2D\" path=%s id=\"1_page%d\"]\n\n", godotString(page), f.Page)
+	b.WriteString("[resource]\n")
+	fmt.Fprintf(&b, "texture = ExtResource(\"1_page%d\")\n", f.Page)
+	fmt.Fprintf(&b, "texture_margin_left = %s\n", godotFloat(float64(f.Slice[0])))
+	fmt.Fprintf(&b, "texture_margin_top = %s\n", godotFloat(float64(f.Slice[1])))
+	fmt.Fprintf(&b, "texture_margin_right = %s\n", godotFloat(float64(f.Slice[2])))
+	fmt.Fprintf(&b, "texture_margin_bottom = %s\n", godotFloat(float64(f.Slice[3])))
+	fmt.Fprintf(&b, "region_rect = Rect2(%d, %d, %d, %d)\n", f.X, f.Y, f.W, f.H)
+	return File{Name: name, Data: b.Bytes()}
 }
 
 // godotRegion writes an AtlasTexture's region, margin and filter_clip.

@@ -116,6 +116,16 @@ func (a *Atlas) frameFields(w *jw, f *Frame) {
 		w.member("anchor")
 		w.raw(fmt.Sprintf(`{"x": %s, "y": %s}`, num(f.Pivot[0]), num(f.Pivot[1])))
 	}
+	if f.HasSlice {
+		l, t, r, b := f.Slice[0], f.Slice[1], f.Slice[2], f.Slice[3]
+		// 9-slice borders: PixiJS reads "borders" (the texture's default
+		// borders, which NineSliceSprite uses); Phaser reads TexturePacker's
+		// "scale9Borders", the rectangle of the stretching middle.
+		w.member("borders")
+		w.raw(fmt.Sprintf(`{"left": %d, "top": %d, "right": %d, "bottom": %d}`, l, t, r, b))
+		w.member("scale9Borders")
+		w.raw(rectJSON(l, t, f.W-l-r, f.H-t-b))
+	}
 	if f.Animation != "" {
 		// Aseprite's per-frame duration in milliseconds.
 		w.member("duration")
@@ -155,9 +165,11 @@ func (a *Atlas) pageAnimations(p int) []*Animation {
 }
 
 // SplitAnimations returns the full names of animations whose frames lie on
-// more than one page. JSON hash and array files describe one page each, so
-// they omit these animations from "animations" and "meta.frameTags"; the
-// Godot and libGDX formats, which span pages, keep them.
+// more than one page (Pack keeps an animation on one page whenever it fits
+// on one). Each JSON hash and array file describes one page, so its
+// "animations" and "meta.frameTags" omit them; page 0's meta.animations
+// (PixiJS multipack), the Phaser multiatlas and the Godot and libGDX
+// formats, which span pages, carry them.
 func (a *Atlas) SplitAnimations() []string {
 	var out []string
 	for i := range a.Animations {
@@ -172,7 +184,45 @@ func (a *Atlas) SplitAnimations() []string {
 	return out
 }
 
+// writeAnimations writes an object of every animation in anims, each a
+// list of its frame names in frame order.
+func (a *Atlas) writeAnimations(w *jw, anims []*Animation) {
+	w.open('{')
+	for _, an := range anims {
+		w.member(an.FullName)
+		w.raw("[")
+		for i, k := range an.Frames {
+			if i > 0 {
+				w.raw(", ")
+			}
+			w.str(a.Frames[k].Name)
+		}
+		w.raw("]")
+	}
+	w.close('}')
+}
+
+// allAnimations returns pointers to every animation, in order.
+func (a *Atlas) allAnimations() []*Animation {
+	out := make([]*Animation, len(a.Animations))
+	for i := range a.Animations {
+		out[i] = &a.Animations[i]
+	}
+	return out
+}
+
+// scaleString is Settings.Scale as meta.scale writes it.
+func (a *Atlas) scaleString() string {
+	if a.Settings.Scale == 0 {
+		return "1"
+	}
+	return num(a.Settings.Scale)
+}
+
 // jsonPage writes one page's JSON hash (array=false) or array file.
+// Page 0's file, the one a game loads, also lists every animation of the
+// atlas in meta.animations, including those on other pages and those whose
+// frames span pages.
 func (a *Atlas) jsonPage(p int, array bool, image string, related []string) []byte {
 	frames := a.pageFrames(p)
 	position := map[int]int{} // frame index → position in this file
@@ -208,21 +258,10 @@ func (a *Atlas) jsonPage(p int, array bool, image string, related []string) []by
 	}
 	anims := a.pageAnimations(p)
 	if len(anims) > 0 {
-		// PixiJS builds Spritesheet.animations from this map.
+		// PixiJS builds Spritesheet.animations from this map, and Phaser
+		// copies it to the texture's customData.
 		w.member("animations")
-		w.open('{')
-		for _, an := range anims {
-			w.member(an.FullName)
-			w.raw("[")
-			for i, k := range an.Frames {
-				if i > 0 {
-					w.raw(", ")
-				}
-				w.str(a.Frames[k].Name)
-			}
-			w.raw("]")
-		}
-		w.close('}')
+		a.writeAnimations(w, anims)
 	}
 	w.member("meta")
 	w.open('{')
@@ -238,7 +277,14 @@ func (a *Atlas) jsonPage(p int, array bool, image string, related []string) []by
 	r := a.Pages[p].Rect
 	w.raw(sizeJSON(r.Dx(), r.Dy()))
 	w.member("scale")
-	w.str("1")
+	w.str(a.scaleString())
+	if p == 0 && len(a.Animations) > 0 {
+		// A page's Spritesheet can only build the animations whose
+		// frames are all on it; this map names every animation's frames,
+		// which Assets.load caches from all the linked pages.
+		w.member("animations")
+		a.writeAnimations(w, a.allAnimations())
+	}
 	if len(anims) > 0 {
 		// Aseprite's frame tags: from and to index this file's frames.
 		w.member("frameTags")
@@ -290,7 +336,14 @@ func (a *Atlas) phaserMultiatlas(images []string) []byte {
 		r := a.Pages[p].Rect
 		w.raw(sizeJSON(r.Dx(), r.Dy()))
 		w.member("scale")
-		w.raw("1")
+		w.raw(a.scaleString())
+		if p == 0 && len(a.Animations) > 0 {
+			// Phaser copies a texture entry's extra members to the
+			// texture's customData, so every animation, wherever its
+			// frames are, is at customData.animations.
+			w.member("animations")
+			a.writeAnimations(w, a.allAnimations())
+		}
 		w.member("frames")
 		w.open('[')
 		for _, k := range a.pageFrames(p) {

@@ -138,12 +138,14 @@ func PackRects(ctx context.Context, sizes []image.Point, s Settings) (*Layout, e
 	if err := s.validate(); err != nil {
 		return nil, fmt.Errorf("atlas settings: %w", err)
 	}
-	return packRects(ctx, sizes, s, nil)
+	return packRects(ctx, sizes, s, nil, nil)
 }
 
 // packRects is PackRects without defaults and validation; names label
-// errors when given.
-func packRects(ctx context.Context, sizes []image.Point, s Settings, names []string) (*Layout, error) {
+// errors when given. groups, when given, holds a group number per size (or
+// -1): the rectangles of one group go onto one page whenever the group fits
+// on one page by itself, so an animation's frames stay together.
+func packRects(ctx context.Context, sizes []image.Point, s Settings, names []string, groups []int) (*Layout, error) {
 	g := newGeometry(s)
 	cfgs, err := parseHeuristic(s.Heuristic)
 	if err != nil {
@@ -169,13 +171,43 @@ func packRects(ctx context.Context, sizes []image.Point, s Settings, names []str
 		}
 		rects[i] = sz{int32(w), int32(h)}
 	}
-	sr := &searcher{ctx: ctx, g: g, cfgs: cfgs, r: runner{rects: rects, rot: s.Rotation}}
-	l := &Layout{Places: make([]Place, len(sizes))}
-	remaining := make([]int, len(sizes))
+	l, err := layoutPages(ctx, g, cfgs, rects, s.Rotation, groups)
+	if err != nil || !s.Rotation || cfgs != nil {
+		return l, err
+	}
+	// The full search with rotation keeps whichever of its own layouts,
+	// with and without rotation, needs less page area: rotated placements
+	// can lead the strip search astray on sets of long thin sprites.
+	flat, err := layoutPages(ctx, g, cfgs, rects, false, groups)
+	if err != nil {
+		return nil, err
+	}
+	if fa, la := flat.pageArea(), l.pageArea(); fa < la || fa == la && len(flat.Pages) < len(l.Pages) {
+		return flat, nil
+	}
+	return l, nil
+}
+
+// pageArea returns the summed area of l's pages.
+func (l *Layout) pageArea() int64 {
+	var a int64
+	for _, p := range l.Pages {
+		a += int64(p.X) * int64(p.Y)
+	}
+	return a
+}
+
+// layoutPages lays out rects (in bin space) page by page: all of them on
+// one page when they fit, otherwise a full page at a time.
+func layoutPages(ctx context.Context, g geometry, cfgs []config, rects []sz, rot bool, groups []int) (*Layout, error) {
+	sr := &searcher{ctx: ctx, g: g, cfgs: cfgs, r: runner{rects: rects, rot: rot}}
+	gp := newGrouper(sr, groups)
+	l := &Layout{Places: make([]Place, len(rects))}
+	remaining := make([]int, len(rects))
 	for i := range remaining {
 		remaining[i] = i
 	}
-	out := make([]pos, len(sizes))
+	out := make([]pos, len(rects))
 	for len(remaining) > 0 {
 		pw, ph, ok := sr.fitOnePage(remaining, out)
 		if err := ctx.Err(); err != nil {
@@ -183,8 +215,8 @@ func packRects(ctx context.Context, sizes []image.Point, s Settings, names []str
 		}
 		if !ok {
 			// Fill a full page with as much area as possible and go on
-			// with the rest.
-			pw, ph = sr.fillPage(remaining, out)
+			// with the rest, keeping groups that fit on one page whole.
+			pw, ph = gp.fillPage(remaining, out)
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
@@ -235,9 +267,6 @@ func parseHeuristic(name string) ([]config, error) {
 			return cs, nil
 		}
 	}
-	names := []string{HeuristicBest, HeuristicGlobal}
-	for h := heuristic(0); h < numHeuristics; h++ {
-		names = append(names, h.String(), h.String()+"-global")
-	}
+	names := Heuristics()
 	return nil, fmt.Errorf("heuristic %q is unknown%s; use one of %s", name, suggest(name, names), strings.Join(names, ", "))
 }

@@ -8,6 +8,8 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+
+	"github.com/kiln-dev/kiln/exporters/atlas/internal/benchset"
 )
 
 // randomSizes returns n sizes from one of several shapes of set.
@@ -208,6 +210,34 @@ func TestPackRectsRotationHelps(t *testing.T) {
 	checkLayout(t, sizes, s, l)
 	if len(l.Pages) != 1 || l.Pages[0].X*l.Pages[0].Y > 2000 {
 		t.Errorf("pages %v, want one page of at most 100×20", l.Pages)
+	}
+}
+
+// TestBestRotationNeverLoses: with rotation allowed, the full search keeps
+// its layout without rotation when that one needs less page area, so
+// allowing rotation never lowers the occupancy on any benchmark set (on
+// strips it used to: 0.801 against 0.814 without rotation).
+func TestBestRotationNeverLoses(t *testing.T) {
+	for _, set := range benchset.All() {
+		t.Run(set.Name, func(t *testing.T) {
+			sizes := make([]image.Point, len(set.Sizes))
+			for i, wh := range set.Sizes {
+				sizes[i] = image.Pt(wh[0], wh[1])
+			}
+			occ := map[bool]float64{}
+			for _, rot := range []bool{false, true} {
+				s := Settings{MaxSize: set.MaxSize, Padding: set.Padding, Border: set.Border, Rotation: rot}
+				l, err := PackRects(context.Background(), sizes, s)
+				if err != nil {
+					t.Fatal(err)
+				}
+				checkLayout(t, sizes, s, l)
+				occ[rot] = l.Occupancy(sizes)
+			}
+			if occ[true] < occ[false] {
+				t.Errorf("occupancy %.4f with rotation, %.4f without", occ[true], occ[false])
+			}
+		})
 	}
 }
 

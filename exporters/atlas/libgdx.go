@@ -11,7 +11,9 @@ import (
 // "new" format read by libGDX 1.9.13 and later and by the Spine 4
 // runtimes): per page a header with size, format, filter, repeat and pma,
 // then one entry per region with bounds, offsets (only when trimmed),
-// rotate (only when rotated) and index (the frame number, -1 for stills).
+// rotate (only when rotated), split (9-slice borders, only when set) and
+// index (the frame number, -1 for stills). The format has no origin, so
+// pivots are not written.
 //
 // Regions of animation frames are named after their animation (sheet/name)
 // and carry the frame number as index, so TextureAtlas.findRegions returns
@@ -56,6 +58,10 @@ func (a *Atlas) libgdxAtlas(images []string) ([]byte, error) {
 			}
 			if f.Rotated {
 				b.WriteString("  rotate: 90\n")
+			}
+			if f.HasSlice {
+				// libGDX orders NinePatch splits left, right, top, bottom.
+				fmt.Fprintf(&b, "  split: %d, %d, %d, %d\n", f.Slice[0], f.Slice[2], f.Slice[1], f.Slice[3])
 			}
 			// Stills say -1 explicitly: libGDX reads a missing index as -1
 			// but the Spine runtimes as 0.

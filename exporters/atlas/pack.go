@@ -29,6 +29,19 @@ func Pack(ctx context.Context, sprites []Sprite, s Settings) (*Atlas, error) {
 	if err := checkSprites(sprites); err != nil {
 		return nil, err
 	}
+	if s.Rotation {
+		for i := range sprites {
+			if sprites[i].Slice != nil {
+				return nil, fmt.Errorf("sprite %q has 9-slice borders, which engines cannot apply to a rotated region; turn rotation off or drop the slice", sprites[i].Name)
+			}
+		}
+	}
+	if s.Scale != 1 {
+		var err error
+		if sprites, err = scaleSprites(ctx, sprites, s.Scale, s.Filter == FilterNearest); err != nil {
+			return nil, err
+		}
+	}
 	order := frameOrder(sprites)
 
 	// Trim, premultiply and de-duplicate, in frame order so the first
@@ -48,7 +61,11 @@ func Pack(ctx context.Context, sprites []Sprite, s Settings) (*Atlas, error) {
 		}
 		sp := &sprites[si]
 		src := toNRGBA(sp.Image)
-		tr := trimRect(src, s.Trim)
+		trim := s.Trim
+		if sp.Slice != nil {
+			trim = -1 // the borders count from the image's edges
+		}
+		tr := trimRect(src, trim)
 		img := crop(src, tr)
 		if s.PremultiplyAlpha {
 			premultiply(img)
@@ -63,6 +80,9 @@ func Pack(ctx context.Context, sprites []Sprite, s Settings) (*Atlas, error) {
 		}
 		if sp.Pivot != nil {
 			f.Pivot = *sp.Pivot
+		}
+		if sp.Slice != nil {
+			f.Slice, f.HasSlice = *sp.Slice, true
 		}
 		if sp.Animation != "" {
 			f.FPS = fpsOrDefault(sp.FPS)
@@ -96,7 +116,7 @@ func Pack(ctx context.Context, sprites []Sprite, s Settings) (*Atlas, error) {
 		sizes[j] = u.img.Rect.Size()
 		names[j] = a.Frames[u.frame].Name
 	}
-	l, err := packRects(ctx, sizes, s, names)
+	l, err := packRects(ctx, sizes, s, names, uniqueGroups(a.Frames, frameUnique, len(uniques)))
 	if err != nil {
 		return nil, err
 	}
@@ -155,6 +175,11 @@ func checkSprites(sprites []Sprite) error {
 		}
 		if sp.Pivot != nil && (!finite(sp.Pivot[0]) || !finite(sp.Pivot[1])) {
 			errs = append(errs, fmt.Errorf("%s has a pivot that is not a finite number", label))
+		}
+		if sp.Slice != nil && sp.Image != nil {
+			if err := CheckSlice(*sp.Slice, sp.Image.Bounds().Size()); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", label, err))
+			}
 		}
 		switch sp.Direction {
 		case "", "forward", "reverse", "pingpong":
@@ -272,4 +297,69 @@ func collectAnimations(sprites []Sprite, order []int, frames []Frame) []Animatio
 	}
 	slices.SortFunc(anims, func(a, b Animation) int { return cmp.Compare(a.FullName, b.FullName) })
 	return anims
+}
+
+// CheckSlice reports 9-slice borders (left, top, right, bottom) that are
+// negative or leave no middle to stretch in an image of the given size.
+// Pack runs it on every sprite; callers run it to report a problem at the
+// setting's own position.
+func CheckSlice(b [4]int, size image.Point) error {
+	l, t, r, bt := b[0], b[1], b[2], b[3]
+	switch {
+	case l < 0 || t < 0 || r < 0 || bt < 0:
+		return fmt.Errorf("slice [%d, %d, %d, %d] has a negative border; borders are pixel counts from 0 up", l, t, r, bt)
+	case l+r >= size.X || t+bt >= size.Y:
+		return fmt.Errorf("slice [%d, %d, %d, %d] leaves no middle to stretch in the %d×%d image; left+right must be below the width and top+bottom below the height", l, t, r, bt, size.X, size.Y)
+	}
+	return nil
+}
+
+// uniqueGroups returns, per unique rectangle, the group that has to stay on
+// one page: the rectangles of one animation, merged with every other
+// animation that shares a rectangle with it through dedupe. Stills are -1.
+func uniqueGroups(frames []Frame, frameUnique []int, n int) []int {
+	parent := map[string]string{}
+	var find func(string) string
+	find = func(x string) string {
+		p, ok := parent[x]
+		if !ok || p == x {
+			return x
+		}
+		r := find(p)
+		parent[x] = r
+		return r
+	}
+	owner := make([]string, n) // unique → first animation using it
+	for k := range frames {
+		f := &frames[k]
+		if f.Animation == "" {
+			continue
+		}
+		an := fullAnimName(f.Sheet, f.Animation)
+		if _, ok := parent[an]; !ok {
+			parent[an] = an
+		}
+		u := frameUnique[k]
+		if owner[u] == "" {
+			owner[u] = an
+		} else if a, b := find(owner[u]), find(an); a != b {
+			parent[max(a, b)] = min(a, b)
+		}
+	}
+	ids := map[string]int{}
+	groups := make([]int, n)
+	for u := range groups {
+		groups[u] = -1
+		if owner[u] == "" {
+			continue
+		}
+		root := find(owner[u])
+		id, ok := ids[root]
+		if !ok {
+			id = len(ids)
+			ids[root] = id
+		}
+		groups[u] = id
+	}
+	return groups
 }

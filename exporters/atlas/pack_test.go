@@ -395,9 +395,22 @@ func TestPackErrors(t *testing.T) {
 		{"too large", []Sprite{{Name: "big", Image: image.NewNRGBA(image.Rect(0, 0, 70, 10))}}, Settings{MaxSize: 64, Trim: -1}, []string{
 			`sprite "big" (70×10) needs a page of at least 70 pixels with this padding, border and extrude, but max_size is 64`,
 		}},
-		{"settings", []Sprite{{Name: "a", Image: px}}, Settings{Extrude: 2000, Filter: "bilinear"}, []string{
+		{"settings", []Sprite{{Name: "a", Image: px}}, Settings{Extrude: 2000, Filter: "bilinear", Scale: 2}, []string{
 			"atlas settings: extrude 2000 is out of range; use 0 to 1024 pixels",
 			`filter "bilinear" is not a texture filter; use "linear" or "nearest"`,
+			"scale 2 is out of range; use a factor above 0 and at most 1",
+		}},
+		{"slices", []Sprite{
+			{Name: "neg", Image: px, Slice: &[4]int{-1, 0, 0, 0}},
+			{Name: "wide", Image: px, Slice: &[4]int{1, 0, 1, 0}},
+			{Name: "tall", Image: px, Slice: &[4]int{0, 2, 0, 0}},
+		}, Settings{}, []string{
+			`sprite "neg": slice [-1, 0, 0, 0] has a negative border`,
+			`sprite "wide": slice [1, 0, 1, 0] leaves no middle to stretch in the 2×2 image`,
+			`sprite "tall": slice [0, 2, 0, 0] leaves no middle`,
+		}},
+		{"slice rotated", []Sprite{{Name: "box", Image: px, Slice: &[4]int{0, 0, 1, 1}}}, Settings{Rotation: true}, []string{
+			`sprite "box" has 9-slice borders, which engines cannot apply to a rotated region; turn rotation off or drop the slice`,
 		}},
 	}
 	for _, tt := range tests {

@@ -57,7 +57,16 @@ func TestMain(m *testing.M) {
 // diffuser writes a generated model folder of flavour fl and opens it.
 func diffuser(t testing.TB, fl testmodels.Flavour) *models.Diffuser {
 	t.Helper()
-	r := ortRuntime(t)
+	d, err := models.NewDiffuser(ortRuntime(t), modelFolder(t, fl), models.DiffuserOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// modelFolder writes a generated model folder of flavour fl and opens it.
+func modelFolder(t testing.TB, fl testmodels.Flavour) *models.Folder {
+	t.Helper()
 	dir := filepath.Join(t.TempDir(), string(fl))
 	if err := testmodels.Write(dir, fl, testmodels.Options{}); err != nil {
 		t.Fatal(err)
@@ -67,11 +76,7 @@ func diffuser(t testing.TB, fl testmodels.Flavour) *models.Diffuser {
 		t.Fatal(err)
 	}
 	f.CacheDir = t.TempDir()
-	d, err := models.NewDiffuser(r, f, models.DiffuserOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
+	return f
 }
 
 func samePixels(a, b *image.NRGBA) bool {

@@ -2,6 +2,7 @@ package sampler
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"image"
 	"math"
@@ -58,6 +59,11 @@ type Request struct {
 	// Progress, when set, is called after every step with the number of
 	// steps done and the total.
 	Progress func(done, total int)
+	// Batcher, when set, stacks this generation's UNet calls with those
+	// of other generations running at once on the same model (see
+	// Batcher); the images are the same either way. It must be a
+	// Batcher of the model Generate is given.
+	Batcher *Batcher
 }
 
 // Report describes what a generation did, for build reports.
@@ -74,6 +80,9 @@ type Report struct {
 	Provider string
 	// UNetCalls counts denoiser calls.
 	UNetCalls int
+	// Batched is the most generations one of its UNet calls carried
+	// through Request.Batcher: 0 or 1 when it ran alone.
+	Batched int
 	// TextTime, UNetTime, EncodeTime and DecodeTime sum the time spent in
 	// the model's calls; Total is the whole generation's wall time.
 	TextTime, UNetTime, EncodeTime, DecodeTime, Total time.Duration
@@ -100,6 +109,9 @@ func Generate(ctx context.Context, m Model, req Request) ([]*image.NRGBA, Report
 	g, err := plan(info, req, req.InitImage != nil)
 	if err != nil {
 		return fail(err)
+	}
+	if req.Batcher != nil && req.Batcher.m != m {
+		return fail(errors.New("the request's batcher belongs to another model"))
 	}
 	rep.Scheduler, rep.Width, rep.Height = g.sch.Name(), g.width, g.height
 	rep.Timesteps = append([]float64(nil), g.sch.Timesteps()...)
@@ -432,6 +444,22 @@ func (g *generation) denoise(ctx context.Context, m Model, req Request, tc *text
 	var pred []float32 // guided predictions when several calls make a step
 	inputs := map[int]*chunkInputs{}
 	ts := g.sch.Timesteps()
+	// A generation joins a batch group when its images take one call per
+	// step of at least two rows (see Batcher).
+	var member *batchMember
+	if b := req.Batcher; b != nil && b.max >= 2 && g.batch == g.count && rows >= 2 {
+		in := g.inputsFor(g.count, tc, req.Guidance, inBuf)
+		inputs[g.count] = in
+		member = b.join(UNetInput{Latents: in.latents, Cond: in.cond, TimeIDs: in.timeIDs, TimestepCond: in.tcond}, ts)
+		defer func() {
+			member.leave(ctx)
+			rep.Batched = member.shared
+		}()
+	}
+	unet := m.UNet
+	if member != nil {
+		unet = member.unet
+	}
 	for k, t := range ts {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -461,7 +489,7 @@ func (g *generation) denoise(ctx context.Context, m Model, req Request, tc *text
 				}
 			}
 			t0 := time.Now()
-			out, err := m.UNet(ctx, UNetInput{
+			out, err := unet(ctx, UNetInput{
 				Latents: in.latents, Timestep: t, Cond: in.cond,
 				TimeIDs: in.timeIDs, TimestepCond: in.tcond, Out: outBuf[:len(dst)],
 			})

@@ -67,6 +67,13 @@ type MemoryQuery struct {
 	// images (twice the batch under classifier-free guidance); nil adds
 	// nothing.
 	Model func(rows int) ModelMemory
+	// Batched says the generation may share its UNet calls through a
+	// Batcher: it then counts its share of the group's stacked buffers
+	// (inputs, conditioning and prediction) and of what the shared call
+	// allocates, so that the estimates of a group's members add up to
+	// what their calls take together. The model's native memory for the
+	// rows is in each member's Model estimate already.
+	Batched bool
 }
 
 // EstimateMemory returns an upper bound of the memory Generate needs for
@@ -117,6 +124,9 @@ func EstimateMemory(info Info, q MemoryQuery) (Memory, error) {
 	loop := 2*rows*per + lat + mm.UNet + condBytes(rows)
 	if g.batch < g.count {
 		loop += lat
+	}
+	if q.Batched && g.batch == g.count && rows >= 2 {
+		loop += 2*rows*per + condBytes(rows) + mm.UNet
 	}
 	// Decoding: one image's latents, the decoder's output and the
 	// images so far (8-bit RGBA).

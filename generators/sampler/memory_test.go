@@ -59,3 +59,32 @@ func TestEstimateMemory(t *testing.T) {
 		}
 	}
 }
+
+// TestEstimateMemoryBatched checks that a generation that may share its
+// calls counts its share of the stacked buffers, and that one that never
+// joins a group (one row per call) counts nothing more.
+func TestEstimateMemoryBatched(t *testing.T) {
+	info := Info{LatentChannels: 4, VAEFactor: 8, ScalingFactor: 0.18215}
+	for _, tt := range []struct {
+		name string
+		req  Request
+		more bool
+	}{
+		{"guided", Request{Width: 512, Height: 512, Guidance: 7.5}, true},
+		{"two images", Request{Width: 512, Height: 512, Count: 2}, true},
+		{"one row", Request{Width: 512, Height: 512}, false},
+		{"chunked", Request{Width: 512, Height: 512, Count: 3, BatchSize: 1, Guidance: 7.5}, false},
+	} {
+		alone, err := EstimateMemory(info, MemoryQuery{Request: tt.req})
+		if err != nil {
+			t.Fatal(err)
+		}
+		shared, err := EstimateMemory(info, MemoryQuery{Request: tt.req, Batched: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := shared.Churn > alone.Churn; got != tt.more {
+			t.Errorf("%s: batched estimate %+v, alone %+v: larger %v, want %v", tt.name, shared, alone, got, tt.more)
+		}
+	}
+}

@@ -2,7 +2,8 @@
 // guidance, txt2img and img2img, and seed parity with PyTorch's CPU
 // generator. It talks to a model only through the Model interface, so the
 // same loop drives Stable-Diffusion-format ONNX folders and kiln's built-in
-// models.
+// models. A Batcher lets generations running at once share their UNet
+// calls without changing their images.
 package sampler
 
 import "context"
@@ -44,6 +45,10 @@ type Info struct {
 	Scheduler map[string]any
 	// Provider names the execution provider that runs the model.
 	Provider string
+	// RowTimesteps reports that the UNet takes one timestep per row
+	// (UNetInput.Timesteps), so that a Batcher can stack generations
+	// that are at different steps.
+	RowTimesteps bool
 }
 
 // UNetInput is one denoiser call on a batch.
@@ -54,6 +59,10 @@ type UNetInput struct {
 	// Timestep is the scheduler's timestep for this call; the model converts
 	// it to the dtype and rank its graph declares.
 	Timestep float64
+	// Timesteps, when not empty, gives each row its own timestep,
+	// overriding Timestep; only models whose Info says RowTimesteps
+	// take it.
+	Timesteps []float64
 	// Cond is the conditioning, with the same batch size as Latents.
 	Cond Cond
 	// TimeIDs is SDXL's [batch, 6] size conditioning; empty otherwise.

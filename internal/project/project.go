@@ -9,12 +9,14 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/kiln-dev/kiln/exporters"
 	"github.com/kiln-dev/kiln/generators"
 	"github.com/kiln-dev/kiln/manifests"
 	"github.com/kiln-dev/kiln/models"
+	"github.com/kiln-dev/kiln/models/exemplar"
 	"github.com/kiln-dev/kiln/pipeline"
 )
 
@@ -51,6 +53,9 @@ type Project struct {
 
 	log       *slog.Logger
 	ownModels bool
+	// batch is runtime.batch for the device the build runs on
+	// (generators.BatchSize): how many accelerator stages run at once.
+	batch int
 }
 
 // Open loads the project in dir and plans its stages. Manifest errors come
@@ -65,11 +70,12 @@ func Open(dir string, o Options) (*Project, error) {
 	if err != nil {
 		return nil, fmt.Errorf("project folder %s: %w", dir, err)
 	}
-	m, err := manifests.Load(root)
+	m, err := manifests.LoadWith(root, manifests.LoadOptions{ExemplarPrompt: exemplar.ReadsPrompt})
 	if err != nil {
 		return nil, err
 	}
-	p := &Project{Root: root, Manifests: m, Models: o.Models, log: log}
+	p := &Project{Root: root, Manifests: m, Models: o.Models, log: log,
+		batch: generators.BatchSize(m.Config.Runtime.Batch, provider(m, o.Runtime))}
 	if u, ok := p.Models.(interface{ Update(*manifests.Config) }); ok {
 		// A model set kept across rebuilds follows edits to kiln.yaml.
 		u.Update(m.Config)
@@ -123,8 +129,22 @@ func runtimeOptions(m *manifests.Project, root string, ro RuntimeOverrides, log 
 	}
 	if strings.EqualFold(strings.TrimSpace(opts.Provider), models.ProviderTensorRT) {
 		opts.Shapes = shapePlan(m, root, log)
+		if b := generators.BatchSize(r.Batch, opts.Provider); b >= 2 && slices.Contains(opts.Shapes.Batches, 2) {
+			// Batched calls stack up to runtime.batch generations of
+			// two rows each (one-row generations are not batched).
+			opts.Shapes.Batches = append(opts.Shapes.Batches, 2*b)
+		}
 	}
 	return opts
+}
+
+// provider is the execution provider the project runs on: --device over
+// kiln.yaml's runtime.device.
+func provider(m *manifests.Project, ro RuntimeOverrides) string {
+	if ro.Device != "" {
+		return ro.Device
+	}
+	return m.Config.Runtime.Device
 }
 
 // providerOptions copies kiln.yaml's provider options, making the
@@ -220,6 +240,9 @@ func (p *Project) BuildOptions() pipeline.Options {
 		OutDir:   p.Manifests.Config.Output,
 		CacheDir: p.Manifests.Config.Cache,
 		Log:      p.log,
+		// The stages of one batch must run at once to share their UNet
+		// calls.
+		AccelJobs: max(p.batch, 1),
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/kiln-dev/kiln/generators"
 	"github.com/kiln-dev/kiln/manifests"
 	"github.com/kiln-dev/kiln/models"
 )
@@ -69,8 +70,10 @@ assets:
 		shapes   models.ShapePlan
 	}
 	plan := models.ShapePlan{
-		Sizes:   []models.ImageSize{{Width: 512, Height: 512}, {Width: 768, Height: 512}, {Width: 1024, Height: 1024}, {Width: 1536, Height: 1536}, {Width: 512, Height: 512}},
-		Batches: []int{2, 1, 2, 2, 1},
+		Sizes: []models.ImageSize{{Width: 512, Height: 512}, {Width: 768, Height: 512}, {Width: 1024, Height: 1024}, {Width: 1536, Height: 1536}, {Width: 512, Height: 512}},
+		// The last is runtime.batch's default on tensorrt, 2, times two
+		// rows: batched calls stack that many guided images.
+		Batches: []int{2, 1, 2, 2, 1, 4},
 	}
 	cases := []struct {
 		name   string
@@ -102,6 +105,45 @@ assets:
 			}
 			if !reflect.DeepEqual(got.Shapes, tt.want.shapes) {
 				t.Errorf("shapes\n%+v\nwant\n%+v", got.Shapes, tt.want.shapes)
+			}
+		})
+	}
+}
+
+// TestBuildOptionsBatch checks that the pipeline runs as many accelerator
+// stages at once as runtime.batch lets share a UNet call: kiln.yaml's
+// value, else 4 on GPU providers (the command line's --device included)
+// and 1 on the CPU.
+func TestBuildOptionsBatch(t *testing.T) {
+	for _, tt := range []struct {
+		name, runtime string
+		ro            RuntimeOverrides
+		want          int
+	}{
+		{"cpu default", "runtime: {device: cpu}\n", RuntimeOverrides{DeviceID: -1}, 1},
+		{"cpu set", "runtime: {device: cpu, batch: 3}\n", RuntimeOverrides{DeviceID: -1}, 3},
+		{"cuda default", "runtime: {device: cuda}\n", RuntimeOverrides{DeviceID: -1}, generators.DefaultBatch},
+		{"cuda off", "runtime: {device: cuda, batch: 1}\n", RuntimeOverrides{DeviceID: -1}, 1},
+		{"tensorrt from the command line", "runtime: {device: cpu}\n", RuntimeOverrides{Device: "tensorrt", DeviceID: -1}, generators.DefaultBatch},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			root := t.TempDir()
+			files := map[string]string{
+				manifests.ConfigFile: "version: 1\n" + tt.runtime,
+				"assets.kiln.yaml":   "version: 1\nassets:\n  - {id: a, kind: image, image: {source: a.png}}\n",
+			}
+			for name, data := range files {
+				if err := os.WriteFile(filepath.Join(root, name), []byte(data), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			p, err := Open(root, Options{Runtime: tt.ro})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			if got := p.BuildOptions().AccelJobs; got != tt.want {
+				t.Errorf("AccelJobs %d, want %d", got, tt.want)
 			}
 		})
 	}

@@ -53,6 +53,11 @@ type patchBank struct {
 	feat    []float32 // [d][n]: projected bank patches, transposed for MatMul
 	sqnorm  []float32 // [n]: squared length of each projected patch
 	centres []float32 // [n][3][down][down]: the full-resolution pixels under each patch's centre
+	// src is each patch's source, and cx, cy the centre of the
+	// full-resolution block under its centre, in that source's pixels
+	// (for layouts and objects).
+	src    []int32
+	cx, cy []float32
 }
 
 // buildBank samples n patches of size p from the sources average-pooled
@@ -95,6 +100,9 @@ func buildBank(ctx context.Context, srcs []source, p, down, n, dmax int, seed ui
 	vecs := make([]float32, 0, n*dim)
 	centres := make([]float32, 0, 3*down*down*n)
 	inv := 1 / float32(down*down)
+	srcOf := make([]int32, 0, n)
+	cxs, cys := make([]float32, 0, n), make([]float32, 0, n)
+	half := float32(down-1) / 2
 	g := newRNG(seed ^ uint64(p)*0x2545f4914f6cdd1d ^ uint64(down)<<56)
 	for k, si := range usable {
 		s := &srcs[si]
@@ -108,6 +116,8 @@ func buildBank(ctx context.Context, srcs []source, p, down, n, dmax int, seed ui
 		}
 		for _, pt := range jitteredGrid(g, quota, x1-x0, y1-y0) {
 			bx, by := x0+pt[0], y0+pt[1]
+			srcOf = append(srcOf, int32(si))
+			cxs, cys = append(cxs, float32(bx)+half), append(cys, float32(by)+half)
 			for c := 0; c < 3; c++ {
 				for ky := -r; ky <= r; ky++ {
 					for kx := -r; kx <= r; kx++ {
@@ -135,7 +145,7 @@ func buildBank(ctx context.Context, srcs []source, p, down, n, dmax int, seed ui
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	b := &patchBank{p: p, n: n, down: down, centres: centres}
+	b := &patchBank{p: p, n: n, down: down, centres: centres, src: srcOf, cx: cxs, cy: cys}
 	if dim <= dmax {
 		b.d = dim
 		b.proj = make([]float32, dim*dim)

@@ -53,10 +53,23 @@
 // plates, tiles, fabric, fire, smoke, marble, ...), colour and tone words
 // (red, blue, dark, pale, weathered, ...) and overlays (mossy, snowy,
 // rusty, dirty, wet, burnt, cracked) count in any order; every other word
-// is ignored, "not" included. The chosen materials are painted
-// procedurally (deterministic, tileable, 128×128, two variants each) and
-// form the bank. Studios can give their own reference images instead
-// (Options.Exemplars, the manifest's exemplars:).
+// is ignored, "not" included, and named in a warning unless it is a small
+// word such as "with". The chosen materials are painted procedurally
+// (deterministic, tileable, 128×128, two variants each) and form the bank.
+// Studios can give their own reference images instead (Options.Exemplars,
+// the manifest's exemplars:).
+//
+// A prompt with several materials is laid out (composition.go): a smooth
+// field per material, or the shape its shape word asks for ("dirt path",
+// "water patches", "stripes", "brick border"), weights the bank patches
+// of each material per pixel, so each one takes a region;
+// Model.MaterialShares measures the result.
+//
+// Exemplars that are sprites (a transparent border, or a border of one
+// flat key colour) are objects (object.go): each pixel prefers the bank
+// patches from its own place relative to the object's centre, so a frame
+// holds one centred object on a flat background instead of a tiling of
+// copies.
 //
 // A Model is made per asset (New), holding the exemplar bank its prompt
 // chose; the sampler's EncodeText returns an empty conditioning, and
@@ -64,8 +77,11 @@
 //
 // # Animation
 //
-// Flipbooks (fire, water, lava, smoke) come from smoothly varied noise:
-// FlipbookNoise puts each frame's initial noise on a closed circle in
-// noise space (optionally scrolling on tiled axes), and the deterministic
-// sampler maps nearby noise to nearby images.
+// Flipbooks (fire, water, lava, smoke) move one image: every frame is
+// generated from the same noise and Model.Animate displaces it by a
+// smooth flow that circles once per loop, so consecutive frames differ a
+// little and alike, and the loop closes. (FlipbookNoise, which puts each
+// frame's noise on a closed circle in noise space, is kept for callers
+// that vary the noise; on this model such frames strobe, since its
+// softmax switches between patches.)
 package exemplar

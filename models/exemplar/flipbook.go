@@ -11,10 +11,12 @@ import (
 type FlipbookOptions struct {
 	// Frames is the number of frames in the loop (2..1024).
 	Frames int
-	// Motion in [0, 1] is how far the frames wander from a shared base
-	// noise: 0 gives the same frame every time, 1 a full circle through
-	// independent noises (the most change between frames). 0.5 keeps
-	// frames coherent while fire and water still visibly move.
+	// Motion in [0, 1] is how much the frames move: 0 gives the same
+	// frame every time. For FlipbookNoise it is how far the frames'
+	// noises wander from a shared base noise (1: a full circle through
+	// independent noises); for Model.Animate, the radius of the flow's
+	// circles (motionPixels·Motion pixels). At 0.5 (consistency 0.5)
+	// animated frames stay coherent while fire and water visibly move.
 	Motion float64
 	// DriftX and DriftY are how many whole image widths (heights) the
 	// noise scrolls during one loop; with a model that tiles along that

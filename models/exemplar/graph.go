@@ -25,6 +25,15 @@ type graphSpec struct {
 	tile  Tiling
 	bank  *patchBank
 	chunk int // pixels per softmax chunk
+	// extra > 0 adds extra columns to each pixel's features (extraPx,
+	// [pixels][extra]) and rows to the bank (extraRows, [extra][n]): their
+	// product, scaled like the patch match by sqrt(ᾱ)/(1−ᾱ) so that it
+	// keeps its weight as the noise falls, is added to the logits: a
+	// per-pixel bias of each bank patch (a layout or an object's
+	// positions).
+	extra     int
+	extraPx   []float32
+	extraRows []float32
 	// The bank's down > 1 runs the comparison on the image
 	// average-pooled by down (the bank then holds patches of exemplars
 	// pooled the same way); each coarse pixel predicts the full-resolution
@@ -100,9 +109,19 @@ func buildGraph(s graphSpec) (*onnx.Model, error) {
 	f := b.Conv(xp, w, "", onnx.ConvOpts{})
 	f = b.Reshape(f, int64(d), int64(pixels))
 	f = b.Transpose(f, 1, 0)
+	feat, rows := bk.feat, d
+	if s.extra > 0 {
+		if len(s.extraPx) != pixels*s.extra || len(s.extraRows) != n*s.extra {
+			return nil, fmt.Errorf("extra features: %d and %d values, want %d and %d", len(s.extraPx), len(s.extraRows), pixels*s.extra, n*s.extra)
+		}
+		xw := b.Weight("extra_features", []int64{int64(pixels), int64(s.extra)}, s.extraPx)
+		f = b.Concat(1, f, xw)
+		feat = append(append(make([]float32, 0, len(feat)+len(s.extraRows)), feat...), s.extraRows...)
+		rows += s.extra
+	}
 	f = b.Mul(f, k1)
 
-	bank := b.Weight("bank", []int64{int64(d), int64(n)}, bk.feat)
+	bank := b.Weight("bank", []int64{int64(rows), int64(n)}, feat)
 	norms := b.Weight("bank_sqnorm", []int64{int64(n)}, bk.sqnorm)
 	bias := b.Mul(b.Neg(k2), norms)
 	cw := int64(3 * d0 * d0)

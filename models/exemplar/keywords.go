@@ -119,6 +119,21 @@ type Selection struct {
 	Materials []string
 	Colours   []string
 	Overlays  []string
+	// Shapes are the shape words ("path", "patch", "stripes", "border")
+	// and the material each one shapes in the layout of a prompt with
+	// several materials (see Model's layout).
+	Shapes []Shape
+	// Unknown are the prompt's words the model does not read (neither
+	// keywords nor small words such as "with"), in prompt order: the
+	// model ignores them, and says so in a warning.
+	Unknown []string
+}
+
+// Shape is one shape word of a prompt and the material it applies to:
+// "dirt path" is {Material: "dirt", Form: "path"}.
+type Shape struct {
+	Material string
+	Form     string
 }
 
 // String summarises the selection for logs and reports.
@@ -130,14 +145,17 @@ func (s Selection) String() string {
 	if len(s.Overlays) > 0 {
 		parts = append(parts, "overlay "+strings.Join(s.Overlays, ","))
 	}
+	for _, sh := range s.Shapes {
+		parts = append(parts, sh.Form+" "+sh.Material)
+	}
 	return strings.Join(parts, "; ")
 }
 
 // Keywords lists every word Select recognises, sorted: material names and
-// synonyms, colour and tone words, and overlays.
+// synonyms, colour and tone words, overlays and shape words.
 func Keywords() []string {
 	var ws []string
-	for _, m := range []map[string]string{materialWords, colourWords, overlayWords} {
+	for _, m := range []map[string]string{materialWords, colourWords, overlayWords, shapeWords} {
 		for w := range m {
 			ws = append(ws, w)
 		}
@@ -164,23 +182,41 @@ func Select(prompt string) (Selection, error) {
 			*list = append(*list, v)
 		}
 	}
-	for _, w := range words {
+	// Where each material and shape word stands, to attach shapes to the
+	// nearest material.
+	var matAt []wordAt
+	var shapeAt []wordAt
+	for i, w := range words {
 		w = strings.Trim(w, "-")
 		if m, ok := lookup(materialWords, w); ok {
 			add(&sel.Materials, m)
+			matAt = append(matAt, wordAt{i, m})
 		} else if c, ok := lookup(colourWords, w); ok {
 			add(&sel.Colours, c)
 		} else if o, ok := lookup(overlayWords, w); ok {
 			add(&sel.Overlays, o)
+		} else if f, ok := lookup(shapeWords, w); ok {
+			shapeAt = append(shapeAt, wordAt{i, f})
 		} else if strings.Contains(w, "-") {
 			// "moss-covered" is in the table; "blue-grey" is two words.
+			known := false
 			for _, part := range strings.Split(w, "-") {
 				if c, ok := lookup(colourWords, part); ok {
 					add(&sel.Colours, c)
+					known = true
 				} else if m, ok := lookup(materialWords, part); ok {
 					add(&sel.Materials, m)
+					matAt = append(matAt, wordAt{i, m})
+					known = true
+				} else if smallWords[part] {
+					known = true
 				}
 			}
+			if !known {
+				add(&sel.Unknown, w)
+			}
+		} else if w != "" && !smallWords[w] {
+			add(&sel.Unknown, w)
 		}
 	}
 	// A substance qualifying a structure becomes its colour, as long as a
@@ -199,6 +235,7 @@ func Select(prompt string) (Selection, error) {
 		}
 		sel.Materials = kept
 	}
+	sel.Shapes = attachShapes(shapeAt, matAt, sel.Materials)
 	if len(sel.Materials) == 0 {
 		return sel, fmt.Errorf("prompt %q names no material the built-in exemplar model knows (it reads keywords, not sentences): use one of %s, optionally with colours (red, dark, ...) and overlays (mossy, snowy, rusty, ...), or give the asset exemplars: images",
 			prompt, strings.Join(Materials(), ", "))

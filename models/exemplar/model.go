@@ -121,6 +121,15 @@ type Model struct {
 	key      [32]byte
 	dir      string
 	log      *slog.Logger
+	// groups is each source's material and groupNames the materials,
+	// when the prompt names several (they are then laid out); nil
+	// otherwise.
+	groups     []int
+	groupNames []string
+	layout     []layoutField
+	// objects is each source's object when the exemplars are sprites
+	// (transparent or a flat colour around one object); nil otherwise.
+	objects []objectInfo
 
 	mu     sync.Mutex
 	banks  map[bankKey]*bankSlot
@@ -179,6 +188,7 @@ func New(ctx context.Context, rt *models.Runtime, opts Options) (*Model, error) 
 		banks: map[bankKey]*bankSlot{}, graphs: map[graphKey]string{},
 	}
 	if len(opts.Exemplars) > 0 {
+		var flat []*image.NRGBA
 		for i, img := range opts.Exemplars {
 			if img == nil {
 				return nil, fmt.Errorf("%s: exemplar %d is nil", Name, i+1)
@@ -193,6 +203,21 @@ func New(ctx context.Context, rt *models.Runtime, opts Options) (*Model, error) 
 			s := newSource(img, opts.ExemplarsTile)
 			m.srcs = append(m.srcs, s)
 			m.images = append(m.images, toNRGBA(img))
+			if f, o, ok := detectObject(m.images[i]); ok && len(flat) == i {
+				flat = append(flat, f)
+				m.objects = append(m.objects, o)
+			}
+		}
+		// Sprites make one centred object per frame, when every
+		// exemplar is one; their flattened backgrounds never wrap.
+		if len(flat) == len(m.images) {
+			m.images = flat
+			for i, img := range flat {
+				m.srcs[i] = newSource(img, false)
+			}
+			m.log.Debug("exemplars are sprites: one centred object per frame", "exemplars", len(flat))
+		} else {
+			m.objects = nil
 		}
 	} else {
 		sel, err := Select(opts.Prompt)
@@ -208,6 +233,8 @@ func New(ctx context.Context, rt *models.Runtime, opts Options) (*Model, error) 
 			m.srcs = append(m.srcs, newSource(img, true))
 		}
 		m.images = imgs
+		m.groups, m.groupNames = layoutGroups(sel, len(imgs))
+		m.layout = newLayout(sel, m.groupNames, opts.Seed)
 	}
 	m.key = sourcesKey(m.srcs, opts)
 	dir := opts.CacheDir
@@ -252,6 +279,9 @@ func (m *Model) EncodeText(ctx context.Context, prompts []string) (sampler.Cond,
 		return sampler.Cond{}, nil, err
 	}
 	var warnings []string
+	if w := unknownWarning(m.opts.Prompt, m.sel.Unknown); w != "" && slices.Contains(prompts, m.opts.Prompt) {
+		warnings = append(warnings, w)
+	}
 	for _, p := range prompts {
 		if p != "" && p != m.opts.Prompt {
 			warnings = append(warnings, fmt.Sprintf("%s reads its prompt when the model is made (%q); prompt %q has no effect", Name, m.opts.Prompt, p))
@@ -450,6 +480,13 @@ func (m *Model) graph(ctx context.Context, lv PatchLevel, h, w int) (string, err
 	hsh := sha256.New()
 	hsh.Write(m.key[:])
 	fmt.Fprintf(hsh, "\x00p=%d down=%d h=%d w=%d tile=%s chunk=%d", p, down, h, w, m.opts.Tile, chunk)
+	// Graphs without a layout or objects keep the names they had.
+	switch {
+	case m.objects != nil:
+		fmt.Fprintf(hsh, " objects=v1 spread=%g", objectSpread)
+	case m.groups != nil:
+		fmt.Fprintf(hsh, " layout=v1 sharp=%d floor=%d shapes=%v", layoutSharpness, layoutFloor, m.sel.Shapes)
+	}
 	name := fmt.Sprintf("els-p%d-d%d-%dx%d-%s.onnx", p, down, w, h, hex.EncodeToString(hsh.Sum(nil))[:24])
 	path = filepath.Join(m.dir, name)
 	if _, err := os.Stat(path); err != nil {
@@ -457,7 +494,16 @@ func (m *Model) graph(ctx context.Context, lv PatchLevel, h, w int) (string, err
 		if err != nil {
 			return "", err
 		}
-		g, err := buildGraph(graphSpec{h: h, w: w, tile: m.opts.Tile, bank: bk, chunk: chunk})
+		spec := graphSpec{h: h, w: w, tile: m.opts.Tile, bank: bk, chunk: chunk}
+		switch lw, lh := w/bk.down, h/bk.down; {
+		case m.objects != nil:
+			spec.extra = 3
+			spec.extraPx, spec.extraRows = m.objectFeatures(bk, w, h, bk.down, lw, lh)
+		case m.groups != nil:
+			spec.extra = len(m.groupNames)
+			spec.extraPx, spec.extraRows = m.layoutFeatures(bk, w, h, bk.down, lw, lh)
+		}
+		g, err := buildGraph(spec)
 		if err != nil {
 			return "", fmt.Errorf("%s: %w", Name, err)
 		}

@@ -55,6 +55,8 @@ function spine(file) {
     regions: atlas.regions.map((r) => ({
       page: r.page.name, name: r.name, index: r.index, x: r.x, y: r.y, w: r.width, h: r.height,
       degrees: r.degrees, offsetX: r.offsetX, offsetY: r.offsetY, originalWidth: r.originalWidth, originalHeight: r.originalHeight,
+      // Fields the reader does not know, such as split: names and values.
+      names: r.names ?? null, values: r.values ?? null,
       ...corners(r),
     })),
   };
