@@ -24,8 +24,7 @@ type Request struct {
 	// guidance embedding (LCM-distilled UNets), which get it through
 	// timestep_cond instead.
 	Guidance float64
-	// Scheduler names the scheduler (euler, euler_a, ddim, dpmpp_2m,
-	// lcm); empty picks the one the model folder was published with.
+	// Scheduler names the scheduler (one of SchedulerNames); empty picks the one the model folder was published with.
 	Scheduler string
 	// Eta is DDIM's noise scale.
 	Eta float64
