@@ -177,6 +177,14 @@ CASES = [
     ("euler linspace option", "euler", dict(SD15, timestep_spacing="leading"), 10, 1.0, {"spacing": "linspace"}),
     ("ddim eta option", "ddim", SD15, 10, 1.0, {"eta": 0.3}),
     ("ddim trailing eta img2img", "ddim", SD15, 10, 0.7, {"eta": 0.5, "spacing": "trailing"}),
+    # The scheduler of models/testmodels' optimum folder, for the end-to-end
+    # tests (e2e_test.go), which compare the timesteps the UNet is called at
+    # and its first input.
+    ("e2e heun", "heun", dict(SD15, timestep_spacing="leading", prediction_type="epsilon"), 3, 1.0, {}),
+    ("e2e unipc", "unipc", dict(SD15, timestep_spacing="leading", prediction_type="epsilon"), 3, 1.0, {}),
+    ("e2e dpmpp_2m_sde", "dpmpp_2m_sde", dict(SD15, timestep_spacing="leading", prediction_type="epsilon"), 3, 1.0, {}),
+    ("e2e heun karras trailing", "heun", dict(SD15, timestep_spacing="leading", prediction_type="epsilon"), 3, 1.0,
+     {"karras": True, "spacing": "trailing"}),
 ]
 
 
