@@ -271,7 +271,7 @@ func TestGenerateErrors(t *testing.T) {
 		want string
 	}{
 		{"size", sampler.Request{Width: 30, Height: 32}, "multiples of 8"},
-		{"scheduler", sampler.Request{Scheduler: "heun"}, "unknown scheduler"},
+		{"scheduler", sampler.Request{Scheduler: "pndm"}, "unknown scheduler"},
 		{"strength", sampler.Request{InitImage: image.NewNRGBA(image.Rect(0, 0, 16, 16)), Strength: 0.01, Steps: 4}, "leaves no step"},
 	}
 	for _, tt := range tests {

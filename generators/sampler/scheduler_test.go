@@ -111,11 +111,16 @@ func TestDefaultScheduler(t *testing.T) {
 		"EulerDiscreteScheduler": Euler, "DDIMScheduler": DDIM, "LCMScheduler": LCM,
 		"DPMSolverMultistepScheduler": DPMPP2M, "EulerAncestralDiscreteScheduler": EulerAncestral,
 		"PNDMScheduler": Euler, "": Euler,
+		"HeunDiscreteScheduler": Heun, "UniPCMultistepScheduler": UniPC,
 	}
 	for class, want := range tests {
 		if got := DefaultScheduler(map[string]any{"_class_name": class}); got != want {
 			t.Errorf("%q → %s, want %s", class, got, want)
 		}
+	}
+	sde := map[string]any{"_class_name": "DPMSolverMultistepScheduler", "algorithm_type": "sde-dpmsolver++"}
+	if got := DefaultScheduler(sde); got != DPMPP2MSDE {
+		t.Errorf("DPM-Solver with sde-dpmsolver++ → %s, want %s", got, DPMPP2MSDE)
 	}
 }
 
@@ -126,14 +131,19 @@ func TestSchedulerErrors(t *testing.T) {
 		opt             SchedulerOptions
 		want            string
 	}{
-		{"unknown", "heun", nil, SchedulerOptions{Steps: 10}, `unknown scheduler "heun"`},
+		{"unknown", "pndm", nil, SchedulerOptions{Steps: 10}, `unknown scheduler "pndm"`},
 		{"bad spacing", Euler, map[string]any{"timestep_spacing": "random"}, SchedulerOptions{Steps: 10}, `timestep_spacing: "random" is not supported`},
 		{"wrong type", Euler, map[string]any{"beta_start": "0.1"}, SchedulerOptions{Steps: 10}, "beta_start: want a number"},
 		{"zero steps", Euler, nil, SchedulerOptions{Steps: 0}, "steps 0 out of range"},
 		{"strength", Euler, nil, SchedulerOptions{Steps: 10, Strength: 1.5}, "strength 1.5 out of range"},
 		{"tiny strength", Euler, nil, SchedulerOptions{Steps: 10, Strength: 0.05}, "leaves no step to run"},
 		{"lcm too many steps", LCM, nil, SchedulerOptions{Steps: 8, Strength: 0.1}, "do not fit the distillation schedule"},
-		{"karras on ddim", DDIM, nil, SchedulerOptions{Steps: 10, Karras: ptr(true)}, "karras sigmas apply to"},
+		{"karras on ddim", DDIM, nil, SchedulerOptions{Steps: 10, Karras: ptr(true)}, "karras sigmas do not apply to ddim"},
+		{"karras on euler_a", EulerAncestral, nil, SchedulerOptions{Steps: 10, Karras: ptr(true)}, "karras sigmas do not apply to euler_a"},
+		{"spacing on lcm", LCM, nil, SchedulerOptions{Steps: 4, Spacing: "trailing"}, "timestep spacing does not apply to lcm"},
+		{"bad spacing option", Heun, nil, SchedulerOptions{Steps: 4, Spacing: "random"}, `timestep spacing "random" is not leading, linspace or trailing`},
+		{"unipc solver order", UniPC, map[string]any{"solver_order": 3.0}, SchedulerOptions{Steps: 10}, "solver_order: 3 is not supported (unipc is second order)"},
+		{"unipc bh1", UniPC, map[string]any{"solver_type": "bh1"}, SchedulerOptions{Steps: 10}, `solver_type: "bh1" is not supported`},
 		{"thresholding", DDIM, map[string]any{"thresholding": true}, SchedulerOptions{Steps: 10}, "thresholding"},
 		{"prediction", Euler, map[string]any{"prediction_type": "flow"}, SchedulerOptions{Steps: 10}, "prediction_type"},
 		{"leading out of range", DDIM, map[string]any{"steps_offset": 999.0}, SchedulerOptions{Steps: 10}, "outside 0..999"},
