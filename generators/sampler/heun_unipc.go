@@ -39,14 +39,7 @@ func (s *Scheduler) heunStep(k, n int) coeffs {
 		in = next
 	}
 	var c coeffs
-	switch s.cfg.PredictionType {
-	case "v_prediction":
-		c.ax, c.bx = 1/(in*in+1), -in/math.Sqrt(in*in+1)
-	case "sample":
-		c.ax, c.bx = 0, 1
-	default:
-		c.ax, c.bx = 1, -in
-	}
+	c.ax, c.bx = s.eulerPredict(in)
 	dt := next - sigma
 	if first {
 		// d = (s - x0)/σ; next = s + d·dt.

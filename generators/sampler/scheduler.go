@@ -363,16 +363,7 @@ func apply(c coeffs, sample, m, cond []float32, w float32, prev, noise []float32
 func (s *Scheduler) eulerStep(k int) coeffs {
 	sigma, next := s.sigmas[k], s.sigmas[k+1]
 	var c coeffs
-	// Euler works on x = x0 + σ·ε; in variance-preserving terms that is
-	// α = 1/sqrt(σ²+1) times the model input.
-	switch s.cfg.PredictionType {
-	case "v_prediction":
-		c.ax, c.bx = 1/(sigma*sigma+1), -sigma/math.Sqrt(sigma*sigma+1)
-	case "sample":
-		c.ax, c.bx = 0, 1
-	default:
-		c.ax, c.bx = 1, -sigma
-	}
+	c.ax, c.bx = s.eulerPredict(sigma)
 	target := next
 	if s.name == EulerAncestral {
 		up := math.Sqrt(next * next * (sigma*sigma - next*next) / (sigma * sigma))
@@ -383,6 +374,19 @@ func (s *Scheduler) eulerStep(k int) coeffs {
 	dt := (target - sigma) / sigma
 	c.cs, c.cx = 1+dt, -dt
 	return c
+}
+
+// eulerPredict returns x0 = ax·s + bx·m at noise level σ for the Euler
+// family, which works on x = x0 + σ·ε: in variance-preserving terms, α =
+// 1/sqrt(σ²+1) times the model input.
+func (s *Scheduler) eulerPredict(sigma float64) (ax, bx float64) {
+	switch s.cfg.PredictionType {
+	case "v_prediction":
+		return 1 / (sigma*sigma + 1), -sigma / math.Sqrt(sigma*sigma+1)
+	case "sample":
+		return 0, 1
+	}
+	return 1, -sigma
 }
 
 // ddimStep is DDIMScheduler.step with use_clipped_model_output false.

@@ -54,37 +54,7 @@ func TestSchedulersMatchDiffusers(t *testing.T) {
 				t.Fatal(err)
 			}
 			ts := s.Timesteps()
-			if len(ts) != len(c.Timesteps) {
-				t.Fatalf("timesteps %v, want %v", ts, c.Timesteps)
-			}
-			for i := range ts {
-				if !closeTo(ts[i], c.Timesteps[i], 2e-6) {
-					t.Fatalf("timesteps %v, want %v", ts, c.Timesteps)
-				}
-			}
-			if c.Sigmas != nil {
-				sig := s.Sigmas()
-				if len(sig) != len(c.Sigmas) {
-					t.Fatalf("sigmas %v, want %v", sig, c.Sigmas)
-				}
-				for i := range sig {
-					if !closeTo(sig[i], c.Sigmas[i], 2e-6) {
-						t.Errorf("σ[%d] = %.9g, want %.9g", i, sig[i], c.Sigmas[i])
-					}
-				}
-			}
-			if c.Strength == 1 && !closeTo(s.InitNoiseSigma(), c.InitSigma, 2e-6) {
-				t.Errorf("init noise sigma %.9g, want %.9g", s.InitNoiseSigma(), c.InitSigma)
-			}
-			x := NewGenerator(1).Randn(shape...).Data
-			if c.Strength < 1 {
-				s.AddNoise(x, NewGenerator(2).Randn(shape...).Data)
-			} else {
-				k := float32(s.InitNoiseSigma())
-				for i := range x {
-					x[i] *= k
-				}
-			}
+			x := startLatents(t, s, c.Timesteps, c.Sigmas, c.Strength, c.InitSigma)
 			compare(t, "start", x, c.Start)
 			g := NewGenerator(5)
 			if len(c.Trajectory) != len(ts) {

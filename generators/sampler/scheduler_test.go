@@ -213,37 +213,7 @@ func TestSchedulersMatchReference(t *testing.T) {
 				t.Fatal(err)
 			}
 			ts := s.Timesteps()
-			if len(ts) != len(c.Timesteps) {
-				t.Fatalf("timesteps %v, want %v", ts, c.Timesteps)
-			}
-			for i := range ts {
-				if !closeTo(ts[i], c.Timesteps[i], 2e-6) {
-					t.Fatalf("timesteps %v, want %v", ts, c.Timesteps)
-				}
-			}
-			if c.Sigmas != nil {
-				sig := s.Sigmas()
-				if len(sig) != len(c.Sigmas) {
-					t.Fatalf("sigmas %v, want %v", sig, c.Sigmas)
-				}
-				for i := range sig {
-					if !closeTo(sig[i], c.Sigmas[i], 2e-6) {
-						t.Errorf("σ[%d] = %.9g, want %.9g", i, sig[i], c.Sigmas[i])
-					}
-				}
-			}
-			if c.Strength == 1 && !closeTo(s.InitNoiseSigma(), c.InitSigma, 2e-6) {
-				t.Errorf("init noise sigma %.9g, want %.9g", s.InitNoiseSigma(), c.InitSigma)
-			}
-			x := NewGenerator(1).Randn(shape...).Data
-			if c.Strength < 1 {
-				s.AddNoise(x, NewGenerator(2).Randn(shape...).Data)
-			} else {
-				k := float32(s.InitNoiseSigma())
-				for i := range x {
-					x[i] *= k
-				}
-			}
+			x := startLatents(t, s, c.Timesteps, c.Sigmas, c.Strength, c.InitSigma)
 			for i, want := range c.Start {
 				if !closeTo(float64(x[i]), want, 1e-5) {
 					t.Fatalf("start[%d] = %.9g, want %.9g", i, x[i], want)
@@ -265,6 +235,49 @@ func TestSchedulersMatchReference(t *testing.T) {
 			compare(t, "final", x, c.Final)
 		})
 	}
+}
+
+// startLatents checks a scheduler's timesteps, noise levels (when sigmas
+// is not nil) and init noise σ (txt2img) against a reference, and returns
+// the reference run's starting latents for a 1×4×4×4 sample: the noise of
+// seed 1 scaled for txt2img, or, below strength 1, noised to the first
+// step with the noise of seed 2.
+func startLatents(t *testing.T, s *Scheduler, timesteps, sigmas []float64, strength, initSigma float64) []float32 {
+	t.Helper()
+	ts := s.Timesteps()
+	if len(ts) != len(timesteps) {
+		t.Fatalf("timesteps %v, want %v", ts, timesteps)
+	}
+	for i := range ts {
+		if !closeTo(ts[i], timesteps[i], 2e-6) {
+			t.Fatalf("timesteps %v, want %v", ts, timesteps)
+		}
+	}
+	if sigmas != nil {
+		sig := s.Sigmas()
+		if len(sig) != len(sigmas) {
+			t.Fatalf("sigmas %v, want %v", sig, sigmas)
+		}
+		for i := range sig {
+			if !closeTo(sig[i], sigmas[i], 2e-6) {
+				t.Errorf("σ[%d] = %.9g, want %.9g", i, sig[i], sigmas[i])
+			}
+		}
+	}
+	if strength == 1 && !closeTo(s.InitNoiseSigma(), initSigma, 2e-6) {
+		t.Errorf("init noise sigma %.9g, want %.9g", s.InitNoiseSigma(), initSigma)
+	}
+	shape := []int64{1, 4, 4, 4}
+	x := NewGenerator(1).Randn(shape...).Data
+	if strength < 1 {
+		s.AddNoise(x, NewGenerator(2).Randn(shape...).Data)
+		return x
+	}
+	k := float32(s.InitNoiseSigma())
+	for i := range x {
+		x[i] *= k
+	}
+	return x
 }
 
 func compare(t *testing.T, what string, got []float32, want []float64) {
