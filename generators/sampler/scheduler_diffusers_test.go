@@ -1,10 +1,7 @@
 package sampler
 
 import (
-	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 )
 
@@ -34,14 +31,8 @@ type diffusersRef struct {
 // on fixed model outputs, and compares every step's latents with those
 // diffusers' scheduler classes gave for the same inputs (sched2.json).
 func TestSchedulersMatchDiffusers(t *testing.T) {
-	data, err := os.ReadFile(filepath.Join("testdata", "sched2.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var ref diffusersRef
-	if err := json.Unmarshal(data, &ref); err != nil {
-		t.Fatal(err)
-	}
+	readRef(t, "sched2.json", &ref)
 	if len(ref.Cases) == 0 {
 		t.Fatal("sched2.json holds no cases")
 	}

@@ -192,14 +192,8 @@ func closeTo(got, want, tol float64) bool {
 // the stochastic schedulers comes from a generator seeded 5, as in the
 // reference.
 func TestSchedulersMatchReference(t *testing.T) {
-	data, err := os.ReadFile(filepath.Join("testdata", "sched.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var ref schedRef
-	if err := json.Unmarshal(data, &ref); err != nil {
-		t.Fatal(err)
-	}
+	readRef(t, "sched.json", &ref)
 	cfg, _ := ParseSchedulerConfig(Euler, sd15)
 	ac := alphasCumprod(cfg)
 	if !closeTo(ac[0], ref.SD15.AC0, 1e-6) || !closeTo(ac[999], ref.SD15.AC999, 1e-5) {
@@ -234,6 +228,18 @@ func TestSchedulersMatchReference(t *testing.T) {
 			}
 			compare(t, "final", x, c.Final)
 		})
+	}
+}
+
+// readRef decodes testdata/name into v.
+func readRef(t *testing.T, name string, v any) {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		t.Fatalf("%s: %v", name, err)
 	}
 }
 
