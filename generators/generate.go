@@ -37,6 +37,12 @@ type genParams struct {
 	Scheduler string  `json:"scheduler"`
 	Width     int     `json:"width"`
 	Height    int     `json:"height"`
+	// Karras, Spacing and Eta are the options of a scheduler: mapping
+	// (unset: the model's scheduler_config.json applies). Left out of
+	// the key when unset, so keys made before they existed still hold.
+	Karras  *bool   `json:"karras,omitempty"`
+	Spacing string  `json:"spacing,omitempty"`
+	Eta     float64 `json:"eta,omitempty"`
 	// Tile is the wrap-around axes (xy, x, y), "" for none.
 	Tile string `json:"tile,omitempty"`
 	// Init names the image img2img starts from ("asset" or
@@ -143,6 +149,9 @@ func (j *genJob) run(ctx context.Context, r *pipeline.Run) (*image.NRGBA, *image
 		Steps:          j.p.Steps,
 		Guidance:       j.p.Guidance,
 		Scheduler:      j.p.Scheduler,
+		Karras:         j.p.Karras,
+		Spacing:        j.p.Spacing,
+		Eta:            j.p.Eta,
 		Seed:           uint64(j.p.Seed),
 		Progress:       r.Progress,
 	}
@@ -253,6 +262,15 @@ func (j *genJob) recipe() *imageops.Recipe {
 	}
 	if j.p.Tile != "" {
 		rec.Extra["tile"] = j.p.Tile
+	}
+	if j.p.Karras != nil {
+		rec.Extra["karras"] = strconv.FormatBool(*j.p.Karras)
+	}
+	if j.p.Spacing != "" {
+		rec.Extra["spacing"] = j.p.Spacing
+	}
+	if j.p.Eta != 0 {
+		rec.Extra["eta"] = strconv.FormatFloat(j.p.Eta, 'g', -1, 64)
 	}
 	if j.p.Init != "" {
 		rec.Extra["init"] = j.p.Init

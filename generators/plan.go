@@ -343,6 +343,9 @@ func (pl *planner) base(a *manifests.Asset, kind string) (gen genParams, mf mode
 		Seed:      a.Seed,
 		Steps:     a.Steps,
 		Scheduler: a.Scheduler,
+		Karras:    a.SchedulerOptions.Karras,
+		Spacing:   a.SchedulerOptions.Spacing,
+		Eta:       a.SchedulerOptions.Eta,
 		Width:     a.Size.W,
 		Height:    a.Size.H,
 	}

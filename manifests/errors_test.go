@@ -82,7 +82,16 @@ func errCases() []errCase {
 			"a.kiln.yaml:3:3: assets: expected a list, got a mapping",
 		}},
 		{"bad enum", one("assets:\n  - id: a\n    kind: tileable\n    prompt: stone\n    scheduler: eulr\n"), []string{
-			"a.kiln.yaml:6:16: assets[0].scheduler: expected one of euler, euler_a, ddim, dpmpp_2m, lcm, got \"eulr\" (did you mean \"euler\"?)",
+			"a.kiln.yaml:6:16: assets[0].scheduler: expected one of euler, euler_a, ddim, dpmpp_2m, lcm, heun, unipc, dpmpp_2m_sde, " +
+				"or {name, karras, spacing, eta}, got \"eulr\" (did you mean \"euler\"?)",
+		}},
+		{"scheduler option for another sampler", one("assets:\n  - id: a\n    kind: tileable\n    prompt: stone\n    scheduler: {name: euler_a, karras: true, eta: 0.3}\n"), []string{
+			"a.kiln.yaml:6:32: assets[0].scheduler.karras: karras does not apply to scheduler euler_a (remove karras, or use a scheduler that takes it (euler, heun, dpmpp_2m, dpmpp_2m_sde, unipc))",
+			"a.kiln.yaml:6:46: assets[0].scheduler.eta: eta does not apply to scheduler euler_a (remove eta, or use a scheduler that takes it (ddim))",
+		}},
+		{"scheduler mapping without a name", one("assets:\n  - id: a\n    kind: tileable\n    prompt: stone\n    scheduler: {spacing: sideways}\n"), []string{
+			"a.kiln.yaml:6:16: assets[0].scheduler: missing required field \"name\" (add name: one of euler, euler_a, ddim, dpmpp_2m, lcm, heun, unipc, dpmpp_2m_sde)",
+			"a.kiln.yaml:6:26: assets[0].scheduler.spacing: expected one of leading, trailing, linspace, got \"sideways\"",
 		}},
 		{"bad kind", one("assets:\n  - id: a\n    kind: sprite\n"), []string{
 			"a.kiln.yaml:4:11: assets[0].kind: expected one of image, texture, tileable, sprite-sheet, concept-art, got \"sprite\"",

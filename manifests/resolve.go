@@ -313,7 +313,9 @@ func (r *resolver) asset(f *fileDecl, path string, o *object) *Asset {
 		g := b.float("guidance")
 		a.Guidance = &g
 	}
-	a.Scheduler = b.str("scheduler")
+	if sc, ok := b.get("scheduler").(schedulerChoice); ok {
+		a.Scheduler, a.SchedulerOptions = sc.name, sc.opt
+	}
 	a.Size = b.size("size")
 	a.Strength = b.float("strength")
 	a.From = b.str("from")

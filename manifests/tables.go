@@ -394,7 +394,7 @@ func newSpecs() *specs {
 		fld("seed", integer("Random seed (default: derived from the id).").atLeast(0)).only(gen...),
 		fld("steps", integer("Diffusion steps (default: the model's).").atLeast(1).lim("max_steps", maxSteps)).only(gen...),
 		fld("guidance", number("Classifier-free guidance scale (default: the model's).").atLeast(0)).only(gen...),
-		fld("scheduler", enum("Sampler (default: the model's).", "euler", "euler_a", "ddim", "dpmpp_2m", "lcm")).only(gen...),
+		fld("scheduler", schedulerSpec()).only(gen...),
 		fld("size", sizeSpec("Generated size, multiples of 8 (default: 1024 for SDXL models, 512 otherwise).", true)).only(gen...),
 		fld("strength", unit("img2img strength when from: is set.").dflt(0.75)).only(gen...),
 		fld("from", idSpec("Asset whose image feeds this one (img2img).")).only(gen...),

@@ -101,6 +101,9 @@ type Asset struct {
 	Guidance *float64
 	// Scheduler is "" when not given: the model's own scheduler applies.
 	Scheduler string
+	// SchedulerOptions are the options of a scheduler: mapping (zero
+	// for a plain name: the model's scheduler_config.json applies).
+	SchedulerOptions SchedulerOptions
 	// Size is zero when not given: the model's native size applies.
 	Size Size
 	// Strength is the img2img strength used with From (default 0.75).
@@ -678,3 +681,17 @@ func (p *Project) Atlas(id string) *Atlas { return p.atlases[id] }
 
 // Material returns the material with the id, or nil.
 func (p *Project) Material(id string) *Material { return p.materials[id] }
+
+// SchedulerOptions are the settings a scheduler: mapping overrides in the
+// model's scheduler_config.json. Only options the named scheduler takes
+// are ever set.
+type SchedulerOptions struct {
+	// Karras, when not nil, turns Karras noise levels on or off
+	// (use_karras_sigmas).
+	Karras *bool
+	// Spacing is leading, trailing or linspace (timestep_spacing); ""
+	// keeps the model's.
+	Spacing string
+	// Eta is DDIM's noise scale (0: deterministic).
+	Eta float64
+}

@@ -21,10 +21,22 @@ const (
 	DPMPP2M = "dpmpp_2m"
 	// LCM is LCMScheduler for latent-consistency-distilled models.
 	LCM = "lcm"
+	// Heun is HeunDiscreteScheduler: Euler corrected by a second model
+	// call per step (all steps but the last).
+	Heun = "heun"
+	// UniPC is UniPCMultistepScheduler with its defaults (bh2, second
+	// order, predicting x0): one model call per step, whose output also
+	// corrects the previous step.
+	UniPC = "unipc"
+	// DPMPP2MSDE is DPMSolverMultistepScheduler with algorithm_type
+	// sde-dpmsolver++: DPM++ 2M with fresh noise every step.
+	DPMPP2MSDE = "dpmpp_2m_sde"
 )
 
 // SchedulerNames lists the schedulers kiln implements.
-func SchedulerNames() []string { return []string{Euler, EulerAncestral, DDIM, DPMPP2M, LCM} }
+func SchedulerNames() []string {
+	return []string{Euler, EulerAncestral, DDIM, DPMPP2M, LCM, Heun, UniPC, DPMPP2MSDE}
+}
 
 // classNames maps diffusers' scheduler class names (the _class_name of
 // scheduler_config.json) to kiln's scheduler names.
@@ -34,6 +46,8 @@ var classNames = map[string]string{
 	"DDIMScheduler":                   DDIM,
 	"DPMSolverMultistepScheduler":     DPMPP2M,
 	"LCMScheduler":                    LCM,
+	"HeunDiscreteScheduler":           Heun,
+	"UniPCMultistepScheduler":         UniPC,
 }
 
 // DefaultScheduler picks the scheduler a model folder was published with,
@@ -43,6 +57,9 @@ var classNames = map[string]string{
 func DefaultScheduler(raw map[string]any) string {
 	if name, ok := raw["_class_name"].(string); ok {
 		if s, ok := classNames[name]; ok {
+			if algo, _ := raw["algorithm_type"].(string); s == DPMPP2M && algo == "sde-dpmsolver++" {
+				return DPMPP2MSDE
+			}
 			return s
 		}
 	}
@@ -143,8 +160,7 @@ func ParseSchedulerConfig(name string, raw map[string]any) (SchedulerConfig, err
 			p.err = fmt.Errorf("thresholding: dynamic thresholding is not supported (set it to false)")
 		}
 	}
-	switch name {
-	case Euler, DPMPP2M:
+	if KarrasApplies(name) {
 		p.bool("use_karras_sigmas", &c.UseKarrasSigmas)
 	}
 	switch name {
@@ -152,15 +168,21 @@ func ParseSchedulerConfig(name string, raw map[string]any) (SchedulerConfig, err
 		var interp, ttype string
 		p.str("interpolation_type", &interp, "linear")
 		p.str("timestep_type", &ttype, "discrete")
-	case DPMPP2M:
+	case DPMPP2M, DPMPP2MSDE, UniPC:
 		p.str("final_sigmas_type", &c.FinalSigmasType, "zero", "sigma_min")
 		var algo, solver string
 		var order int
-		p.str("algorithm_type", &algo, "dpmsolver++")
-		p.str("solver_type", &solver, "midpoint")
+		if name == UniPC {
+			p.str("solver_type", &solver, "bh2")
+		} else {
+			// The name picks the algorithm: a folder published with
+			// either DPM++ variant runs the other when asked to.
+			p.str("algorithm_type", &algo, "dpmsolver++", "sde-dpmsolver++")
+			p.str("solver_type", &solver, "midpoint")
+		}
 		p.int("solver_order", &order)
 		if order != 0 && order != 2 && p.err == nil {
-			p.err = fmt.Errorf("solver_order: %d is not supported (dpmpp_2m is second order)", order)
+			p.err = fmt.Errorf("solver_order: %d is not supported (%s is second order)", order, name)
 		}
 	case LCM:
 		p.int("original_inference_steps", &c.OriginalInferenceSteps)
@@ -183,6 +205,20 @@ func ParseSchedulerConfig(name string, raw map[string]any) (SchedulerConfig, err
 	}
 	return c, nil
 }
+
+// KarrasApplies reports whether scheduler name can space its noise levels
+// as Karras et al. (2022) do (use_karras_sigmas).
+func KarrasApplies(name string) bool {
+	switch name {
+	case Euler, Heun, DPMPP2M, DPMPP2MSDE, UniPC:
+		return true
+	}
+	return false
+}
+
+// SpacingApplies reports whether scheduler name takes a timestep_spacing
+// (LCM takes its timesteps from its distillation schedule).
+func SpacingApplies(name string) bool { return name != LCM && slices.Contains(SchedulerNames(), name) }
 
 // fieldParser decodes fields of a generic JSON object, keeping the first
 // error.

@@ -109,6 +109,9 @@ func TestGenerateFlavours(t *testing.T) {
 		{testmodels.Optimum, sampler.EulerAncestral, 5, 3},
 		{testmodels.Optimum, sampler.DPMPP2M, 5, 4},
 		{testmodels.Optimum, sampler.DDIM, 5, 3},
+		{testmodels.Optimum, sampler.Heun, 5, 3},
+		{testmodels.Optimum, sampler.UniPC, 5, 3},
+		{testmodels.Optimum, sampler.DPMPP2MSDE, 5, 3},
 		{testmodels.FP16, "", 7.5, 2},
 		{testmodels.SDXL, "", 5, 2},
 		{testmodels.LCM, "", 8, 3},
@@ -268,7 +271,7 @@ func TestGenerateErrors(t *testing.T) {
 		want string
 	}{
 		{"size", sampler.Request{Width: 30, Height: 32}, "multiples of 8"},
-		{"scheduler", sampler.Request{Scheduler: "heun"}, "unknown scheduler"},
+		{"scheduler", sampler.Request{Scheduler: "pndm"}, "unknown scheduler"},
 		{"strength", sampler.Request{InitImage: image.NewNRGBA(image.Rect(0, 0, 16, 16)), Strength: 0.01, Steps: 4}, "leaves no step"},
 	}
 	for _, tt := range tests {

@@ -24,13 +24,14 @@ type Request struct {
 	// guidance embedding (LCM-distilled UNets), which get it through
 	// timestep_cond instead.
 	Guidance float64
-	// Scheduler names the scheduler (euler, euler_a, ddim, dpmpp_2m,
-	// lcm); empty picks the one the model folder was published with.
+	// Scheduler names the scheduler (one of SchedulerNames); empty picks the one the model folder was published with.
 	Scheduler string
 	// Eta is DDIM's noise scale.
 	Eta float64
 	// Karras overrides the config's use_karras_sigmas when set.
 	Karras *bool
+	// Spacing overrides the config's timestep_spacing when not empty.
+	Spacing string
 	// Seed seeds the one generator all random draws come from, in
 	// diffusers' order, so a diffusers seed reproduces here.
 	Seed uint64
@@ -57,7 +58,8 @@ type Request struct {
 	// generator before the noise does).
 	UseMean bool
 	// Progress, when set, is called after every step with the number of
-	// steps done and the total.
+	// steps done and the total, counted in model calls: heun's
+	// schedule of n steps is 2n-1 calls.
 	Progress func(done, total int)
 	// Batcher, when set, stacks this generation's UNet calls with those
 	// of other generations running at once on the same model (see
@@ -259,7 +261,7 @@ func plan(info Info, req Request, img2img bool) (*generation, error) {
 	if math.IsNaN(req.Guidance) || math.IsInf(req.Guidance, 0) {
 		return nil, fmt.Errorf("guidance %g is not a number", req.Guidance)
 	}
-	sch, err := NewScheduler(name, info.Scheduler, SchedulerOptions{Steps: steps, Strength: strength, Eta: req.Eta, Karras: req.Karras})
+	sch, err := NewScheduler(name, info.Scheduler, SchedulerOptions{Steps: steps, Strength: strength, Eta: req.Eta, Karras: req.Karras, Spacing: req.Spacing})
 	if err != nil {
 		return nil, err
 	}

@@ -15,9 +15,12 @@ type SchedulerOptions struct {
 	Strength float64
 	// Eta is DDIM's noise scale (0: deterministic DDIM, 1: DDPM-like).
 	Eta float64
-	// Karras, when set, overrides the config's use_karras_sigmas (Euler
-	// and DPM++ only).
+	// Karras, when set, overrides the config's use_karras_sigmas (see
+	// KarrasApplies).
 	Karras *bool
+	// Spacing, when not empty, overrides the config's timestep_spacing:
+	// leading, linspace or trailing (see SpacingApplies).
+	Spacing string
 }
 
 // Scheduler is one configured noise schedule: the timesteps a generation
@@ -41,15 +44,27 @@ type Scheduler struct {
 	// start is the index of the first step that runs (img2img).
 	start int
 
-	noise  []float32
+	noise []float32
+	// prevX0 is DPM++'s previous prediction, or the sample Heun's first
+	// stage started from.
 	prevX0 []float32
-	// lowerOrder counts DPM++ steps taken, which picks first or second
-	// order.
+	// lowerOrder counts DPM++ and UniPC steps taken, which picks first or
+	// second order.
 	lowerOrder int
+	// uni holds UniPC's previous two predictions and the sample its last
+	// predictor started from; uniOrder is that predictor's order.
+	uni      [3][]float32
+	uniOrder int
 }
 
-// NewScheduler builds scheduler name ("euler", "euler_a", "ddim",
-// "dpmpp_2m", "lcm") from a decoded scheduler_config.json (nil for all
+// eulerLike reports whether scheduler name works on x = x0 + σ·ε with the
+// Euler schedule (scaled model input, init noise σ_max).
+func eulerLike(name string) bool { return name == Euler || name == EulerAncestral || name == Heun }
+
+// dpmLike reports whether scheduler name uses DPM-Solver's schedule.
+func dpmLike(name string) bool { return name == DPMPP2M || name == DPMPP2MSDE || name == UniPC }
+
+// NewScheduler builds scheduler name (one of SchedulerNames) from a decoded scheduler_config.json (nil for all
 // defaults) and the generation's options.
 func NewScheduler(name string, raw map[string]any, opt SchedulerOptions) (*Scheduler, error) {
 	cfg, err := ParseSchedulerConfig(name, raw)
@@ -57,10 +72,19 @@ func NewScheduler(name string, raw map[string]any, opt SchedulerOptions) (*Sched
 		return nil, err
 	}
 	if opt.Karras != nil {
-		if *opt.Karras && name != Euler && name != DPMPP2M {
-			return nil, fmt.Errorf("karras sigmas apply to euler and dpmpp_2m, not %s", name)
+		if *opt.Karras && !KarrasApplies(name) {
+			return nil, fmt.Errorf("karras sigmas do not apply to %s", name)
 		}
 		cfg.UseKarrasSigmas = *opt.Karras
+	}
+	if opt.Spacing != "" {
+		switch {
+		case !SpacingApplies(name):
+			return nil, fmt.Errorf("timestep spacing does not apply to %s", name)
+		case opt.Spacing != "leading" && opt.Spacing != "linspace" && opt.Spacing != "trailing":
+			return nil, fmt.Errorf("timestep spacing %q is not leading, linspace or trailing", opt.Spacing)
+		}
+		cfg.TimestepSpacing = opt.Spacing
 	}
 	if opt.Steps < 1 || opt.Steps > cfg.NumTrainTimesteps {
 		return nil, fmt.Errorf("steps %d out of range: want 1..%d", opt.Steps, cfg.NumTrainTimesteps)
@@ -78,9 +102,12 @@ func NewScheduler(name string, raw map[string]any, opt SchedulerOptions) (*Sched
 	s := &Scheduler{name: name, cfg: cfg, eta: opt.Eta}
 	s.alphasCumprod = alphasCumprod(cfg)
 	switch name {
-	case Euler, EulerAncestral:
+	case Euler, EulerAncestral, Heun:
 		s.eulerSchedule(opt.Steps)
-	case DPMPP2M:
+		if name == Heun {
+			s.heunSchedule()
+		}
+	case DPMPP2M, DPMPP2MSDE, UniPC:
 		s.dpmSchedule(opt.Steps)
 	case DDIM:
 		s.timesteps = spacedInts(cfg, opt.Steps)
@@ -100,6 +127,10 @@ func NewScheduler(name string, raw map[string]any, opt SchedulerOptions) (*Sched
 		// int(steps·strength) steps.
 		init := min(int(float64(opt.Steps)*strength), opt.Steps)
 		s.start = max(opt.Steps-init, 0)
+		if name == Heun {
+			// Two entries per step but the last (diffusers' order 2).
+			s.start *= 2
+		}
 		if s.start >= len(s.timesteps) {
 			return nil, fmt.Errorf("strength %g leaves no step to run at %d steps: raise strength or steps", strength, opt.Steps)
 		}
@@ -114,11 +145,13 @@ func (s *Scheduler) Name() string { return s.name }
 func (s *Scheduler) Config() SchedulerConfig { return s.cfg }
 
 // Timesteps returns the timesteps that run, first to last (the tail of the
-// schedule for img2img).
+// schedule for img2img): one per model call, so Heun lists every step
+// but the last twice.
 func (s *Scheduler) Timesteps() []float64 { return s.timesteps[s.start:] }
 
-// Sigmas returns Euler's and DPM++'s noise levels for the steps that run
-// plus the final level; nil for DDIM and LCM.
+// Sigmas returns the noise levels of the Euler and DPM-Solver families
+// for the steps that run plus the final level (Heun's interleaved as its
+// timesteps are); nil for DDIM and LCM.
 func (s *Scheduler) Sigmas() []float64 {
 	if s.sigmas == nil {
 		return nil
@@ -128,7 +161,7 @@ func (s *Scheduler) Sigmas() []float64 {
 
 // InitNoiseSigma is the factor txt2img multiplies the initial noise by.
 func (s *Scheduler) InitNoiseSigma() float64 {
-	if s.name != Euler && s.name != EulerAncestral {
+	if !eulerLike(s.name) {
 		return 1
 	}
 	m := 0.0
@@ -144,7 +177,7 @@ func (s *Scheduler) InitNoiseSigma() float64 {
 // InputScale is the factor the latents are multiplied by before the UNet
 // sees them at step i (of Timesteps): 1/sqrt(σ²+1) for Euler, 1 otherwise.
 func (s *Scheduler) InputScale(i int) float64 {
-	if s.name != Euler && s.name != EulerAncestral {
+	if !eulerLike(s.name) {
 		return 1
 	}
 	sig := s.sigmas[s.start+i]
@@ -154,7 +187,7 @@ func (s *Scheduler) InputScale(i int) float64 {
 // Stochastic reports whether Step draws noise from the generator.
 func (s *Scheduler) Stochastic() bool {
 	switch s.name {
-	case EulerAncestral, LCM:
+	case EulerAncestral, LCM, DPMPP2MSDE:
 		return true
 	case DDIM:
 		return s.eta > 0
@@ -167,9 +200,9 @@ func (s *Scheduler) Stochastic() bool {
 func (s *Scheduler) AddNoise(x0, noise []float32) {
 	var a, b float64
 	switch s.name {
-	case Euler, EulerAncestral:
+	case Euler, EulerAncestral, Heun:
 		a, b = 1, s.sigmas[s.start]
-	case DPMPP2M:
+	case DPMPP2M, DPMPP2MSDE, UniPC:
 		alpha, sigma := vpFromSigma(s.sigmas[s.start])
 		a, b = alpha, sigma
 	default:
@@ -202,6 +235,8 @@ type coeffs struct {
 	cs, cx, ce, cp, cn float64
 	clip               float64 // 0: no clamp
 	storeX0            bool
+	// storeSample keeps the sample in prevX0 (Heun's first stage).
+	storeSample bool
 }
 
 // predict returns x0 = ax·s + bx·m and eps = ae·s + be·m for a variance-
@@ -243,10 +278,15 @@ func (s *Scheduler) step(i int, u, cond []float32, w float32, sample []float32, 
 		c = s.eulerStep(k)
 	case DDIM:
 		c = s.ddimStep(k)
-	case DPMPP2M:
+	case DPMPP2M, DPMPP2MSDE:
 		c = s.dpmStep(k, len(sample))
 	case LCM:
 		c = s.lcmStep(k)
+	case Heun:
+		c = s.heunStep(k, len(sample))
+	case UniPC:
+		s.unipcStep(k, u, cond, w, sample)
+		return nil
 	}
 	var noise []float32
 	if s.Stochastic() && !(s.name == LCM && k == len(s.timesteps)-1) {
@@ -270,7 +310,7 @@ func apply(c coeffs, sample, m, cond []float32, w float32, prev, noise []float32
 	cs, cx, ce, cp, cn := float32(c.cs), float32(c.cx), float32(c.ce), float32(c.cp), float32(c.cn)
 	lim := float32(c.clip)
 	m = m[:len(sample)]
-	if lim == 0 && ce == 0 && cp == 0 && noise == nil && !c.storeX0 {
+	if lim == 0 && ce == 0 && cp == 0 && noise == nil && !c.storeX0 && !c.storeSample {
 		// Euler, DDIM with eta 0 and LCM's last step: the same sums as
 		// below, without the per-element branches.
 		if cond != nil {
@@ -311,6 +351,9 @@ func apply(c coeffs, sample, m, cond []float32, w float32, prev, noise []float32
 		if c.storeX0 {
 			prev[j] = x0
 		}
+		if c.storeSample {
+			prev[j] = sv
+		}
 		sample[j] = out
 	}
 }
@@ -320,16 +363,7 @@ func apply(c coeffs, sample, m, cond []float32, w float32, prev, noise []float32
 func (s *Scheduler) eulerStep(k int) coeffs {
 	sigma, next := s.sigmas[k], s.sigmas[k+1]
 	var c coeffs
-	// Euler works on x = x0 + σ·ε; in variance-preserving terms that is
-	// α = 1/sqrt(σ²+1) times the model input.
-	switch s.cfg.PredictionType {
-	case "v_prediction":
-		c.ax, c.bx = 1/(sigma*sigma+1), -sigma/math.Sqrt(sigma*sigma+1)
-	case "sample":
-		c.ax, c.bx = 0, 1
-	default:
-		c.ax, c.bx = 1, -sigma
-	}
+	c.ax, c.bx = s.eulerPredict(sigma)
 	target := next
 	if s.name == EulerAncestral {
 		up := math.Sqrt(next * next * (sigma*sigma - next*next) / (sigma * sigma))
@@ -340,6 +374,19 @@ func (s *Scheduler) eulerStep(k int) coeffs {
 	dt := (target - sigma) / sigma
 	c.cs, c.cx = 1+dt, -dt
 	return c
+}
+
+// eulerPredict returns x0 = ax·s + bx·m at noise level σ for the Euler
+// family, which works on x = x0 + σ·ε: in variance-preserving terms, α =
+// 1/sqrt(σ²+1) times the model input.
+func (s *Scheduler) eulerPredict(sigma float64) (ax, bx float64) {
+	switch s.cfg.PredictionType {
+	case "v_prediction":
+		return 1 / (sigma*sigma + 1), -sigma / math.Sqrt(sigma*sigma+1)
+	case "sample":
+		return 0, 1
+	}
+	return 1, -sigma
 }
 
 // ddimStep is DDIMScheduler.step with use_clipped_model_output false.
@@ -371,8 +418,9 @@ func (s *Scheduler) finalAlpha() float64 {
 	return s.alphasCumprod[0]
 }
 
-// dpmStep is DPMSolverMultistepScheduler.step for dpmsolver++, order 2,
-// midpoint, lower_order_final: first order on the first and last steps.
+// dpmStep is DPMSolverMultistepScheduler.step for dpmsolver++ (or, for
+// dpmpp_2m_sde, sde-dpmsolver++), order 2, midpoint, lower_order_final:
+// first order on the first and last steps.
 func (s *Scheduler) dpmStep(k, n int) coeffs {
 	if cap(s.prevX0) < n {
 		s.prevX0 = make([]float32, n)
@@ -395,6 +443,23 @@ func (s *Scheduler) dpmStep(k, n int) coeffs {
 	em1 := math.Expm1(-h) // e^{-h} - 1
 	c.cs = sigmaT / sigmaS
 	lowerFinal := last && (len(s.timesteps) < 15 || s.cfg.FinalSigmasType == "zero")
+	if s.name == DPMPP2MSDE {
+		// sde-dpmsolver++: next = (σ_t/σ_s)e^{-h}·s + α_t(1-e^{-2h})·(D0 + ½D1)
+		// + σ_t·sqrt(1-e^{-2h})·noise.
+		a := -alphaT * math.Expm1(-2*h)
+		c.cs = sigmaT / sigmaS * math.Exp(-h)
+		c.cn = sigmaT * math.Sqrt(-math.Expm1(-2*h))
+		if s.lowerOrder < 1 || lowerFinal {
+			c.cx = a
+		} else {
+			alphaP, sigmaP := vpFromSigma(s.sigmas[k-1])
+			r0 := (lambda(alphaS, sigmaS) - lambda(alphaP, sigmaP)) / h
+			c.cx = a * (1 + 0.5/r0)
+			c.cp = -a * 0.5 / r0
+		}
+		s.lowerOrder++
+		return c
+	}
 	if s.lowerOrder < 1 || lowerFinal {
 		c.cx = -alphaT * em1
 	} else {

@@ -111,11 +111,16 @@ func TestDefaultScheduler(t *testing.T) {
 		"EulerDiscreteScheduler": Euler, "DDIMScheduler": DDIM, "LCMScheduler": LCM,
 		"DPMSolverMultistepScheduler": DPMPP2M, "EulerAncestralDiscreteScheduler": EulerAncestral,
 		"PNDMScheduler": Euler, "": Euler,
+		"HeunDiscreteScheduler": Heun, "UniPCMultistepScheduler": UniPC,
 	}
 	for class, want := range tests {
 		if got := DefaultScheduler(map[string]any{"_class_name": class}); got != want {
 			t.Errorf("%q → %s, want %s", class, got, want)
 		}
+	}
+	sde := map[string]any{"_class_name": "DPMSolverMultistepScheduler", "algorithm_type": "sde-dpmsolver++"}
+	if got := DefaultScheduler(sde); got != DPMPP2MSDE {
+		t.Errorf("DPM-Solver with sde-dpmsolver++ → %s, want %s", got, DPMPP2MSDE)
 	}
 }
 
@@ -126,14 +131,19 @@ func TestSchedulerErrors(t *testing.T) {
 		opt             SchedulerOptions
 		want            string
 	}{
-		{"unknown", "heun", nil, SchedulerOptions{Steps: 10}, `unknown scheduler "heun"`},
+		{"unknown", "pndm", nil, SchedulerOptions{Steps: 10}, `unknown scheduler "pndm"`},
 		{"bad spacing", Euler, map[string]any{"timestep_spacing": "random"}, SchedulerOptions{Steps: 10}, `timestep_spacing: "random" is not supported`},
 		{"wrong type", Euler, map[string]any{"beta_start": "0.1"}, SchedulerOptions{Steps: 10}, "beta_start: want a number"},
 		{"zero steps", Euler, nil, SchedulerOptions{Steps: 0}, "steps 0 out of range"},
 		{"strength", Euler, nil, SchedulerOptions{Steps: 10, Strength: 1.5}, "strength 1.5 out of range"},
 		{"tiny strength", Euler, nil, SchedulerOptions{Steps: 10, Strength: 0.05}, "leaves no step to run"},
 		{"lcm too many steps", LCM, nil, SchedulerOptions{Steps: 8, Strength: 0.1}, "do not fit the distillation schedule"},
-		{"karras on ddim", DDIM, nil, SchedulerOptions{Steps: 10, Karras: ptr(true)}, "karras sigmas apply to"},
+		{"karras on ddim", DDIM, nil, SchedulerOptions{Steps: 10, Karras: ptr(true)}, "karras sigmas do not apply to ddim"},
+		{"karras on euler_a", EulerAncestral, nil, SchedulerOptions{Steps: 10, Karras: ptr(true)}, "karras sigmas do not apply to euler_a"},
+		{"spacing on lcm", LCM, nil, SchedulerOptions{Steps: 4, Spacing: "trailing"}, "timestep spacing does not apply to lcm"},
+		{"bad spacing option", Heun, nil, SchedulerOptions{Steps: 4, Spacing: "random"}, `timestep spacing "random" is not leading, linspace or trailing`},
+		{"unipc solver order", UniPC, map[string]any{"solver_order": 3.0}, SchedulerOptions{Steps: 10}, "solver_order: 3 is not supported (unipc is second order)"},
+		{"unipc bh1", UniPC, map[string]any{"solver_type": "bh1"}, SchedulerOptions{Steps: 10}, `solver_type: "bh1" is not supported`},
 		{"thresholding", DDIM, map[string]any{"thresholding": true}, SchedulerOptions{Steps: 10}, "thresholding"},
 		{"prediction", Euler, map[string]any{"prediction_type": "flow"}, SchedulerOptions{Steps: 10}, "prediction_type"},
 		{"leading out of range", DDIM, map[string]any{"steps_offset": 999.0}, SchedulerOptions{Steps: 10}, "outside 0..999"},
@@ -182,14 +192,8 @@ func closeTo(got, want, tol float64) bool {
 // the stochastic schedulers comes from a generator seeded 5, as in the
 // reference.
 func TestSchedulersMatchReference(t *testing.T) {
-	data, err := os.ReadFile(filepath.Join("testdata", "sched.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var ref schedRef
-	if err := json.Unmarshal(data, &ref); err != nil {
-		t.Fatal(err)
-	}
+	readRef(t, "sched.json", &ref)
 	cfg, _ := ParseSchedulerConfig(Euler, sd15)
 	ac := alphasCumprod(cfg)
 	if !closeTo(ac[0], ref.SD15.AC0, 1e-6) || !closeTo(ac[999], ref.SD15.AC999, 1e-5) {
@@ -203,37 +207,7 @@ func TestSchedulersMatchReference(t *testing.T) {
 				t.Fatal(err)
 			}
 			ts := s.Timesteps()
-			if len(ts) != len(c.Timesteps) {
-				t.Fatalf("timesteps %v, want %v", ts, c.Timesteps)
-			}
-			for i := range ts {
-				if !closeTo(ts[i], c.Timesteps[i], 2e-6) {
-					t.Fatalf("timesteps %v, want %v", ts, c.Timesteps)
-				}
-			}
-			if c.Sigmas != nil {
-				sig := s.Sigmas()
-				if len(sig) != len(c.Sigmas) {
-					t.Fatalf("sigmas %v, want %v", sig, c.Sigmas)
-				}
-				for i := range sig {
-					if !closeTo(sig[i], c.Sigmas[i], 2e-6) {
-						t.Errorf("σ[%d] = %.9g, want %.9g", i, sig[i], c.Sigmas[i])
-					}
-				}
-			}
-			if c.Strength == 1 && !closeTo(s.InitNoiseSigma(), c.InitSigma, 2e-6) {
-				t.Errorf("init noise sigma %.9g, want %.9g", s.InitNoiseSigma(), c.InitSigma)
-			}
-			x := NewGenerator(1).Randn(shape...).Data
-			if c.Strength < 1 {
-				s.AddNoise(x, NewGenerator(2).Randn(shape...).Data)
-			} else {
-				k := float32(s.InitNoiseSigma())
-				for i := range x {
-					x[i] *= k
-				}
-			}
+			x := startLatents(t, s, c.Timesteps, c.Sigmas, c.Strength, c.InitSigma)
 			for i, want := range c.Start {
 				if !closeTo(float64(x[i]), want, 1e-5) {
 					t.Fatalf("start[%d] = %.9g, want %.9g", i, x[i], want)
@@ -255,6 +229,61 @@ func TestSchedulersMatchReference(t *testing.T) {
 			compare(t, "final", x, c.Final)
 		})
 	}
+}
+
+// readRef decodes testdata/name into v.
+func readRef(t *testing.T, name string, v any) {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+}
+
+// startLatents checks a scheduler's timesteps, noise levels (when sigmas
+// is not nil) and init noise σ (txt2img) against a reference, and returns
+// the reference run's starting latents for a 1×4×4×4 sample: the noise of
+// seed 1 scaled for txt2img, or, below strength 1, noised to the first
+// step with the noise of seed 2.
+func startLatents(t *testing.T, s *Scheduler, timesteps, sigmas []float64, strength, initSigma float64) []float32 {
+	t.Helper()
+	ts := s.Timesteps()
+	if len(ts) != len(timesteps) {
+		t.Fatalf("timesteps %v, want %v", ts, timesteps)
+	}
+	for i := range ts {
+		if !closeTo(ts[i], timesteps[i], 2e-6) {
+			t.Fatalf("timesteps %v, want %v", ts, timesteps)
+		}
+	}
+	if sigmas != nil {
+		sig := s.Sigmas()
+		if len(sig) != len(sigmas) {
+			t.Fatalf("sigmas %v, want %v", sig, sigmas)
+		}
+		for i := range sig {
+			if !closeTo(sig[i], sigmas[i], 2e-6) {
+				t.Errorf("σ[%d] = %.9g, want %.9g", i, sig[i], sigmas[i])
+			}
+		}
+	}
+	if strength == 1 && !closeTo(s.InitNoiseSigma(), initSigma, 2e-6) {
+		t.Errorf("init noise sigma %.9g, want %.9g", s.InitNoiseSigma(), initSigma)
+	}
+	shape := []int64{1, 4, 4, 4}
+	x := NewGenerator(1).Randn(shape...).Data
+	if strength < 1 {
+		s.AddNoise(x, NewGenerator(2).Randn(shape...).Data)
+		return x
+	}
+	k := float32(s.InitNoiseSigma())
+	for i := range x {
+		x[i] *= k
+	}
+	return x
 }
 
 func compare(t *testing.T, what string, got []float32, want []float64) {
