@@ -52,6 +52,11 @@ type Request struct {
 	// Seed still drives every other draw. Flipbook animations pass noises
 	// that loop from frame to frame.
 	InitNoise []float32
+	// Mask, when set, turns img2img into inpainting (see inpaint.go): a
+	// gray level per pixel of the init image's size, 255 where the image
+	// is redrawn, 0 where it is kept byte for byte, and in between a
+	// blend (a feathered edge).
+	Mask *image.Gray
 	// UseMean starts img2img from the VAE posterior's mean instead of a
 	// sample from it (diffusers samples; sampling draws from the
 	// generator before the noise does).
@@ -150,7 +155,15 @@ func Generate(ctx context.Context, m Model, req Request) ([]*image.NRGBA, Report
 		return fail(err)
 	}
 
-	if req.InitImage != nil {
+	var inp *inpainting
+	if req.Mask != nil {
+		t0 = time.Now()
+		inp, err = g.inpaintLatents(ctx, m, req, gen, lat)
+		rep.EncodeTime = time.Since(t0)
+		if err != nil {
+			return fail(err)
+		}
+	} else if req.InitImage != nil {
 		t0 = time.Now()
 		err = g.initLatents(ctx, m, req, gen, lat)
 		rep.EncodeTime = time.Since(t0)
@@ -167,7 +180,7 @@ func Generate(ctx context.Context, m Model, req Request) ([]*image.NRGBA, Report
 		}
 	}
 
-	if err := g.denoise(ctx, m, req, cond, gen, lat, &rep); err != nil {
+	if err := g.denoise(ctx, m, req, cond, gen, lat, inp, &rep); err != nil {
 		return fail(err)
 	}
 
@@ -176,6 +189,9 @@ func Generate(ctx context.Context, m Model, req Request) ([]*image.NRGBA, Report
 	rep.DecodeTime = time.Since(t0)
 	if err != nil {
 		return fail(err)
+	}
+	if inp != nil {
+		inp.composite(images)
 	}
 	rep.Total = time.Since(begin)
 	return images, rep, nil
@@ -209,6 +225,9 @@ func plan(info Info, req Request, img2img bool) (*generation, error) {
 			return nil, fmt.Errorf("init image is %dx%d but the requested size is %dx%d: resize the image or leave the size unset",
 				b.Dx(), b.Dy(), g.width, g.height)
 		}
+	}
+	if err := checkMask(req); err != nil {
+		return nil, err
 	}
 	if g.width == 0 && g.height == 0 {
 		g.width, g.height = info.DefaultSize, info.DefaultSize
@@ -434,7 +453,8 @@ func (g *generation) inputsFor(c int, tc *textCond, guidance float64, buf []floa
 
 // denoise runs the step loop over all images, in UNet calls of up to
 // g.batch images (doubled under guidance), in place on lat.
-func (g *generation) denoise(ctx context.Context, m Model, req Request, tc *textCond, gen *Generator, lat []float32, rep *Report) error {
+// Inpainting (inp not nil) blends the kept region back in after every step.
+func (g *generation) denoise(ctx context.Context, m Model, req Request, tc *textCond, gen *Generator, lat []float32, inp *inpainting, rep *Report) error {
 	rows := g.batch
 	if g.guided {
 		rows *= 2
@@ -535,6 +555,9 @@ func (g *generation) denoise(ctx context.Context, m Model, req Request, tc *text
 			if err := g.sch.Step(k, pred, lat, gen); err != nil {
 				return err
 			}
+		}
+		if inp != nil {
+			inp.blend(g, k, lat)
 		}
 		if req.Progress != nil {
 			req.Progress(k+1, len(ts))
