@@ -318,6 +318,7 @@ func (r *resolver) asset(f *fileDecl, path string, o *object) *Asset {
 	a.Strength = b.float("strength")
 	a.From = b.str("from")
 	a.Pick = b.int("pick")
+	r.resolveInpaint(a, path, o, b)
 	a.Exemplars = b.strs("exemplars")
 	if ev, ok := m.get("exemplars"); ok {
 		if items, ok := ev.v.([]*value); ok {

@@ -407,6 +407,7 @@ func newSpecs() *specs {
 		fld("sprite", sprite).only(KindSpriteSheet),
 		fld("concept", concept).only(KindConceptArt),
 		fld("material", s.inlineMaterial).only(KindTexture),
+		fld("inpaint", inpaintSpec()).only(KindTexture, KindTileable, KindConceptArt),
 	)
 	s.asset.check = func(d *decoder, p string, o *object) { assetKindCheck(s.asset, d, p, o) }
 	s.asset.extra = assetSchemaRules(s.asset)
