@@ -115,6 +115,9 @@ func Generate(ctx context.Context, m Model, req Request) ([]*image.NRGBA, Report
 	if err != nil {
 		return fail(err)
 	}
+	if info.InpaintingUNet && req.Mask == nil {
+		return fail(errors.New("the model's UNet is an inpainting UNet, which runs only with a mask: use it for inpaint: assets, or use the model's regular export"))
+	}
 	if req.Batcher != nil && req.Batcher.m != m {
 		return fail(errors.New("the request's batcher belongs to another model"))
 	}
@@ -204,6 +207,7 @@ type generation struct {
 	width, height int
 	lh, lw        int // latent size
 	per           int // values per image latent
+	inPer         int // values per image of the UNet's input (more for an inpainting UNet)
 	count, batch  int
 	guided        bool
 	guidance      float32
@@ -244,6 +248,10 @@ func plan(info Info, req Request, img2img bool) (*generation, error) {
 	}
 	g.lh, g.lw = g.height/f, g.width/f
 	g.per = info.LatentChannels * g.lh * g.lw
+	g.inPer = g.per
+	if info.InpaintingUNet {
+		g.inPer = (2*info.LatentChannels + 1) * g.lh * g.lw
+	}
 
 	g.count = req.Count
 	if g.count == 0 {
@@ -445,8 +453,8 @@ func (g *generation) inputsFor(c int, tc *textCond, guidance float64, buf []floa
 		in.tcond = Tensor{Shape: []int64{int64(rows), int64(d)}, Data: data}
 	}
 	in.latents = Tensor{
-		Shape: []int64{int64(rows), int64(g.info.LatentChannels), int64(g.lh), int64(g.lw)},
-		Data:  buf[:rows*g.per],
+		Shape: []int64{int64(rows), int64(g.inPer / (g.lh * g.lw)), int64(g.lh), int64(g.lw)},
+		Data:  buf[:rows*g.inPer],
 	}
 	return in
 }
@@ -459,7 +467,7 @@ func (g *generation) denoise(ctx context.Context, m Model, req Request, tc *text
 	if g.guided {
 		rows *= 2
 	}
-	inBuf := make([]float32, rows*g.per)
+	inBuf := make([]float32, rows*g.inPer)
 	outBuf := make([]float32, rows*g.per)
 	var pred []float32 // guided predictions when several calls make a step
 	inputs := map[int]*chunkInputs{}
@@ -467,7 +475,7 @@ func (g *generation) denoise(ctx context.Context, m Model, req Request, tc *text
 	// A generation joins a batch group when its images take one call per
 	// step of at least two rows (see Batcher).
 	var member *batchMember
-	if b := req.Batcher; b != nil && b.max >= 2 && g.batch == g.count && rows >= 2 {
+	if b := req.Batcher; b != nil && b.max >= 2 && g.batch == g.count && rows >= 2 && !g.info.InpaintingUNet {
 		in := g.inputsFor(g.count, tc, req.Guidance, inBuf)
 		inputs[g.count] = in
 		member = b.join(UNetInput{Latents: in.latents, Cond: in.cond, TimeIDs: in.timeIDs, TimestepCond: in.tcond}, ts)
@@ -495,7 +503,10 @@ func (g *generation) denoise(ctx context.Context, m Model, req Request, tc *text
 			}
 			src := lat[i0*g.per : (i0+c)*g.per]
 			dst := in.latents.Data
-			if g.guided {
+			nOut := len(dst) / g.inPer * g.per
+			if inp != nil && g.info.InpaintingUNet {
+				inp.fillInput(g, dst, src, scale)
+			} else if g.guided {
 				// Both halves of the batch get the same latents.
 				a, b := dst[:len(src)], dst[len(src):2*len(src)]
 				for j, v := range src {
@@ -511,15 +522,15 @@ func (g *generation) denoise(ctx context.Context, m Model, req Request, tc *text
 			t0 := time.Now()
 			out, err := unet(ctx, UNetInput{
 				Latents: in.latents, Timestep: t, Cond: in.cond,
-				TimeIDs: in.timeIDs, TimestepCond: in.tcond, Out: outBuf[:len(dst)],
+				TimeIDs: in.timeIDs, TimestepCond: in.tcond, Out: outBuf[:nOut],
 			})
 			rep.UNetTime += time.Since(t0)
 			rep.UNetCalls++
 			if err != nil {
 				return fmt.Errorf("denoise step %d/%d (timestep %g): %w", k+1, len(ts), t, err)
 			}
-			if len(out.Data) != len(dst) {
-				return fmt.Errorf("denoise step %d/%d: the UNet returned shape %v, want %v", k+1, len(ts), out.Shape, in.latents.Shape)
+			if len(out.Data) != nOut {
+				return fmt.Errorf("denoise step %d/%d: the UNet returned shape %v, want %d rows of %dx%dx%d", k+1, len(ts), out.Shape, nOut/g.per, g.info.LatentChannels, g.lh, g.lw)
 			}
 			if c == g.count {
 				// One call carries every image: the scheduler steps on

@@ -30,11 +30,19 @@ import (
 // use but which draws a posterior sample from the generator; the sampler
 // draws the same numbers so that stochastic schedulers see the generator
 // where diffusers' do.
+//
+// An inpainting UNet (Info.InpaintingUNet) is run as diffusers runs one:
+// its input is the scaled latents followed by the mask (binarised at one
+// half, then sampled to latent size) and the latents of the masked image
+// (the init image with the redrawn pixels set to 0, mid-gray), and there
+// is no blending. At strength 1 the init image itself is not encoded, so
+// the noise is the first draw.
 
 // inpainting is the state latent blending needs from step to step.
 type inpainting struct {
 	mask  []float32 // lh×lw latent mask, 1 redraws
 	clean []float32 // the init image's scaled latents, one image
+	extra []float32 // an inpainting UNet's mask and masked-image latents
 	noise []float32 // the noise of every image
 	buf   []float32
 	pix   *image.Gray
@@ -72,26 +80,21 @@ func (g *generation) inpaintLatents(ctx context.Context, m Model, req Request, g
 	if sample && len(logvar.Data) != g.per {
 		return nil, fmt.Errorf("encode init image: log-variance has shape %v, want %v", logvar.Shape, want)
 	}
-	in := &inpainting{clean: make([]float32, g.per), buf: make([]float32, g.per), pix: req.Mask}
-	copy(in.clean, mean.Data)
-	if sample {
-		eps := make([]float32, g.per)
-		gen.FillNormal(eps)
-		for i := range in.clean {
-			lv := min(max(logvar.Data[i], -30), 20)
-			in.clean[i] += float32(math.Exp(0.5*float64(lv))) * eps[i]
-		}
-	}
-	k := float32(g.info.ScalingFactor)
-	for i := range in.clean {
-		in.clean[i] *= k
+	in := &inpainting{buf: make([]float32, g.per), pix: req.Mask}
+	unet9 := g.info.InpaintingUNet
+	if !unet9 || req.Strength != 1 {
+		in.clean = g.posterior(mean, logvar, sample, gen)
 	}
 	in.noise = req.InitNoise
 	if in.noise == nil {
 		in.noise = make([]float32, len(lat))
 		gen.FillNormal(in.noise)
 	}
-	if sample {
+	if unet9 {
+		if err := in.maskedImage(ctx, g, m, req, sample, gen); err != nil {
+			return nil, err
+		}
+	} else if sample {
 		// The masked image's posterior sample (see the comment above).
 		gen.FillNormal(make([]float32, g.per))
 	}
@@ -108,13 +111,9 @@ func (g *generation) inpaintLatents(ctx context.Context, m Model, req Request, g
 		g.sch.AddNoise(lat, in.noise)
 	}
 
-	in.mask = make([]float32, g.lh*g.lw)
-	f := g.info.VAEFactor
-	mb := req.Mask.Bounds()
-	for y := 0; y < g.lh; y++ {
-		for x := 0; x < g.lw; x++ {
-			in.mask[y*g.lw+x] = float32(req.Mask.GrayAt(mb.Min.X+x*f, mb.Min.Y+y*f).Y) / 255
-		}
+	in.mask = g.latentMask(req.Mask, false)
+	if unet9 {
+		in.extra = append(g.latentMask(req.Mask, true), in.extra...)
 	}
 	ib := req.InitImage.Bounds()
 	in.init = image.NewNRGBA(image.Rect(0, 0, ib.Dx(), ib.Dy()))
@@ -122,10 +121,98 @@ func (g *generation) inpaintLatents(ctx context.Context, m Model, req Request, g
 	return in, nil
 }
 
+// posterior returns the scaled latents of an encoded image: a sample of
+// its posterior drawn from gen when sample is set, else its mean.
+func (g *generation) posterior(mean, logvar Tensor, sample bool, gen *Generator) []float32 {
+	z := make([]float32, g.per)
+	copy(z, mean.Data)
+	if sample {
+		eps := make([]float32, g.per)
+		gen.FillNormal(eps)
+		for i := range z {
+			lv := min(max(logvar.Data[i], -30), 20)
+			z[i] += float32(math.Exp(0.5*float64(lv))) * eps[i]
+		}
+	}
+	k := float32(g.info.ScalingFactor)
+	for i := range z {
+		z[i] *= k
+	}
+	return z
+}
+
+// latentMask samples the pixel mask at latent size (pixel (f·x, f·y) for
+// latent (x, y)), in [0, 1]; binary rounds it to 0 or 1 at one half.
+func (g *generation) latentMask(mask *image.Gray, binary bool) []float32 {
+	out := make([]float32, g.lh*g.lw)
+	f := g.info.VAEFactor
+	mb := mask.Bounds()
+	for y := 0; y < g.lh; y++ {
+		for x := 0; x < g.lw; x++ {
+			v := float32(mask.GrayAt(mb.Min.X+x*f, mb.Min.Y+y*f).Y) / 255
+			if binary {
+				v = float32(min(max(math.Floor(float64(v)+0.5), 0), 1))
+			}
+			out[y*g.lw+x] = v
+		}
+	}
+	return out
+}
+
+// maskedImage encodes the init image with its redrawn pixels (mask at
+// least one half) set to 0 into in.extra, for an inpainting UNet.
+func (in *inpainting) maskedImage(ctx context.Context, g *generation, m Model, req Request, sample bool, gen *Generator) error {
+	img := ImageToTensor(req.InitImage)
+	plane := g.width * g.height
+	mb := req.Mask.Bounds()
+	for y := 0; y < g.height; y++ {
+		for x := 0; x < g.width; x++ {
+			if req.Mask.GrayAt(mb.Min.X+x, mb.Min.Y+y).Y >= 128 {
+				for c := 0; c < 3; c++ {
+					img.Data[c*plane+y*g.width+x] = 0
+				}
+			}
+		}
+	}
+	mean, logvar, err := m.EncodeImage(ctx, img)
+	if err != nil {
+		return fmt.Errorf("encode masked image: %w", err)
+	}
+	want := []int64{1, int64(g.info.LatentChannels), int64(g.lh), int64(g.lw)}
+	if !sameShape(mean.Shape, want) || sample && len(logvar.Data) != g.per {
+		return fmt.Errorf("encode masked image: latent mean has shape %v, want %v", mean.Shape, want)
+	}
+	in.extra = g.posterior(mean, logvar, sample, gen)
+	return nil
+}
+
+// fillInput writes an inpainting UNet's input for the images src into
+// dst: per row the latents times scale, the mask and the masked image's
+// latents; under guidance twice over.
+func (in *inpainting) fillInput(g *generation, dst, src []float32, scale float32) {
+	c := len(src) / g.per
+	halves := 1
+	if g.guided {
+		halves = 2
+	}
+	for h := 0; h < halves; h++ {
+		for i := 0; i < c; i++ {
+			row := dst[(h*c+i)*g.inPer : (h*c+i+1)*g.inPer]
+			for j, v := range src[i*g.per : (i+1)*g.per] {
+				row[j] = v * scale
+			}
+			copy(row[g.per:], in.extra)
+		}
+	}
+}
+
 // blend replaces the kept region of every image's latents after step k
 // by the clean latents noised to step k+1's level (clean after the last
 // step).
 func (in *inpainting) blend(g *generation, k int, lat []float32) {
+	if g.info.InpaintingUNet {
+		return // the UNet sees the kept region through its mask input
+	}
 	last := k+1 >= len(g.sch.Timesteps())
 	plane := g.lh * g.lw
 	for i := 0; i < g.count; i++ {

@@ -23,15 +23,15 @@ var inpaintInputs = flag.String("inpaint-inputs", "", "write the inputs of testd
 // recorder is a real model whose calls the test records.
 type recorder struct {
 	sampler.Model
-	mean, logvar []float32
-	inputs       [][]float32 // UNet latents, per step
-	outputs      [][]float32 // UNet outputs, per step
-	decoded      [][]float32 // decoder inputs, per image
+	encodes [][2][]float32 // posterior mean and log-variance, per call
+	inputs  [][]float32    // UNet latents, per step
+	outputs [][]float32    // UNet outputs, per step
+	decoded [][]float32    // decoder inputs, per image
 }
 
 func (r *recorder) EncodeImage(ctx context.Context, img sampler.Tensor) (sampler.Tensor, sampler.Tensor, error) {
 	mean, logvar, err := r.Model.EncodeImage(ctx, img)
-	r.mean, r.logvar = append([]float32(nil), mean.Data...), append([]float32(nil), logvar.Data...)
+	r.encodes = append(r.encodes, [2][]float32{append([]float32(nil), mean.Data...), append([]float32(nil), logvar.Data...)})
 	return mean, logvar, err
 }
 
@@ -50,21 +50,27 @@ func (r *recorder) DecodeLatents(ctx context.Context, z sampler.Tensor) (sampler
 // inpaintCase is one reference generation; the JSON fields are shared
 // with gen_inpaint.py.
 type inpaintCase struct {
-	Label     string      `json:"label"`
-	Scheduler string      `json:"scheduler"`
-	Config    any         `json:"config"`
-	Steps     int         `json:"steps"`
-	Strength  float64     `json:"strength"`
-	Guidance  float64     `json:"guidance"`
-	Seed      uint64      `json:"seed"`
-	Count     int         `json:"count"`
-	Width     int         `json:"width"`
-	Height    int         `json:"height"`
-	Scaling   float64     `json:"scaling_factor"`
-	Mask      []float32   `json:"mask"`
-	Mean      []float32   `json:"mean"`
-	Logvar    []float32   `json:"logvar"`
-	Outputs   [][]float32 `json:"unet_outputs"`
+	Label string `json:"label"`
+	// UNet9 runs testmodels' 9-channel inpainting UNet, else the optimum
+	// flavour's 4-channel one.
+	UNet9     bool      `json:"unet9,omitempty"`
+	Scheduler string    `json:"scheduler"`
+	Config    any       `json:"config"`
+	Steps     int       `json:"steps"`
+	Strength  float64   `json:"strength"`
+	Guidance  float64   `json:"guidance"`
+	Seed      uint64    `json:"seed"`
+	Count     int       `json:"count"`
+	Width     int       `json:"width"`
+	Height    int       `json:"height"`
+	Scaling   float64   `json:"scaling_factor"`
+	Mask      []float32 `json:"mask"`
+	Mean      []float32 `json:"mean"`
+	Logvar    []float32 `json:"logvar"`
+	// MaskedMean and MaskedLogvar are the masked image's posterior (UNet9).
+	MaskedMean   []float32   `json:"masked_mean,omitempty"`
+	MaskedLogvar []float32   `json:"masked_logvar,omitempty"`
+	Outputs      [][]float32 `json:"unet_outputs"`
 	// Written by gen_inpaint.py: the UNet inputs diffusers' loop makes
 	// at every step and the unscaled latents it decodes, per image.
 	RefInputs  [][]float32 `json:"ref_unet_inputs,omitempty"`
@@ -79,6 +85,8 @@ var inpaintCases = []inpaintCase{
 	{Label: "ddim full strength", Scheduler: sampler.DDIM, Steps: 6, Strength: 1, Guidance: 4, Seed: 32, Count: 1},
 	{Label: "dpmpp_2m", Scheduler: sampler.DPMPP2M, Steps: 10, Strength: 0.6, Guidance: 6, Seed: 33, Count: 1},
 	{Label: "euler", Scheduler: sampler.Euler, Steps: 7, Strength: 0.5, Guidance: 0, Seed: 34, Count: 1},
+	{Label: "9-channel euler_a", UNet9: true, Scheduler: sampler.EulerAncestral, Steps: 6, Strength: 0.8, Guidance: 5, Seed: 35, Count: 2},
+	{Label: "9-channel ddim full strength", UNet9: true, Scheduler: sampler.DDIM, Steps: 5, Strength: 1, Guidance: 3, Seed: 36, Count: 1},
 }
 
 // refInit is the init image: a smooth pattern of every colour.
@@ -108,14 +116,15 @@ func refMask(w, h int) *image.Gray {
 	return m
 }
 
-// TestInpaintReference checks latent-blending inpainting against
-// testdata/inpaint.json, made by gen_inpaint.py, which runs diffusers'
-// StableDiffusionInpaintPipeline loop for a 4-channel UNet in torch on the
-// same posterior and UNet outputs: every step's UNet input and the
-// decoded latents must agree, and the composited images within 2/255.
+// TestInpaintReference checks inpainting against testdata/inpaint.json,
+// made by gen_inpaint.py, which runs diffusers'
+// StableDiffusionInpaintPipeline loop in torch on the same posteriors and
+// UNet outputs, for a 4-channel UNet (latent blending) and for a 9-channel
+// inpainting UNet: every step's UNet input and the decoded latents must
+// agree, and the composited images within 2/255.
 func TestInpaintReference(t *testing.T) {
 	ctx := context.Background()
-	d := diffuser(t, testmodels.Optimum)
+	d4, d9 := diffuser(t, testmodels.Optimum), diffuser(t, testmodels.Inpaint)
 	const w, h = 48, 40
 	init, mask := refInit(w, h), refMask(w, h)
 	var ref []inpaintCase
@@ -134,6 +143,10 @@ func TestInpaintReference(t *testing.T) {
 	var dump []inpaintCase
 	for n, c := range inpaintCases {
 		t.Run(c.Label, func(t *testing.T) {
+			d := d4
+			if c.UNet9 {
+				d = d9
+			}
 			rec := &recorder{Model: d}
 			imgs, _, err := sampler.Generate(ctx, rec, sampler.Request{
 				Prompt: "a cobbled path", NegativePrompt: "blur", Scheduler: c.Scheduler, Steps: c.Steps,
@@ -149,7 +162,14 @@ func TestInpaintReference(t *testing.T) {
 				for _, v := range mask.Pix {
 					c.Mask = append(c.Mask, float32(v)/255)
 				}
-				c.Mean, c.Logvar, c.Outputs = rec.mean, rec.logvar, rec.outputs
+				c.Outputs = rec.outputs
+				if !c.UNet9 || c.Strength != 1 {
+					c.Mean, c.Logvar = rec.encodes[0][0], rec.encodes[0][1]
+				}
+				if c.UNet9 {
+					last := rec.encodes[len(rec.encodes)-1]
+					c.MaskedMean, c.MaskedLogvar = last[0], last[1]
+				}
 				dump = append(dump, c)
 				return
 			}

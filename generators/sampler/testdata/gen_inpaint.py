@@ -18,6 +18,13 @@ pipeline's order of operations:
     noised to the next timestep (clean after the last step) + mask * latents;
   - the latents divided by the VAE scaling factor are decoded.
 
+For a 9-channel inpainting UNet (the cases with "unet9") it follows the
+pipeline's other branch: the init image is encoded only below strength 1,
+the masked image (the init image times mask < 0.5) is encoded after the
+noise is drawn, the UNet's input is the scaled latents concatenated with
+the mask and the masked image's latents (both doubled under guidance), and
+there is no blending.
+
 The schedulers are gen_sched.py's re-statement of diffusers' classes. The
 model is kiln's generated test model, which Python cannot run: its UNet
 outputs and its encoder's posterior come from a Go run, written by
@@ -56,14 +63,17 @@ def run(c):
     n, w, h = c["count"], c["width"], c["height"]
     lh, lw = h // 8, w // 8
     shape = [1, 4, lh, lw]
-    mean = torch.tensor(c["mean"], dtype=torch.float32).reshape(shape)
-    logvar = torch.tensor(c["logvar"], dtype=torch.float32).reshape(shape)
-    std = torch.exp(0.5 * torch.clamp(logvar, -30.0, 20.0))
+    unet9 = c.get("unet9", False)
 
-    def sample():
-        return mean + std * torch.randn(shape, generator=g)
+    def sample(which):
+        mean = torch.tensor(c[which + "mean"], dtype=torch.float32).reshape(shape)
+        logvar = torch.tensor(c[which + "logvar"], dtype=torch.float32).reshape(shape)
+        std = torch.exp(0.5 * torch.clamp(logvar, -30.0, 20.0))
+        return c["scaling_factor"] * (mean + std * torch.randn(shape, generator=g))
 
-    image_latents = (c["scaling_factor"] * sample()).repeat(n, 1, 1, 1)
+    image_latents = None
+    if not unet9 or c["strength"] < 1.0:
+        image_latents = sample("").repeat(n, 1, 1, 1)
     noise = torch.randn([n, 4, lh, lw], generator=g)
     if c["strength"] == 1.0:
         latents = noise * s.init_sigma
@@ -73,7 +83,13 @@ def run(c):
     mask = torch.tensor(c["mask"], dtype=torch.float32).reshape([1, 1, h, w])
     mask = torch.where(mask < 0.5, torch.zeros_like(mask), torch.ones_like(mask))
     mask = torch.nn.functional.interpolate(mask, size=(lh, lw))
-    sample()  # the masked image's posterior, unused by a 4-channel UNet
+    if unet9:
+        masked = sample("masked_").repeat(n, 1, 1, 1)
+        extra = torch.cat([mask.repeat(n, 1, 1, 1), masked], dim=1)
+        if c["guidance"] > 1:
+            extra = torch.cat([extra] * 2)
+    else:
+        sample("")  # the masked image's posterior, unused by a 4-channel UNet
 
     cfg = c["guidance"] > 1
     ts = s.timesteps()
@@ -81,12 +97,16 @@ def run(c):
     for i in range(len(ts)):
         x = torch.cat([latents] * 2) if cfg else latents
         x = s.scale(x)
+        if unet9:
+            x = torch.cat([x, extra], dim=1)
         inputs.append([float(v) for v in x.reshape(-1).tolist()])
-        out = torch.tensor(c["unet_outputs"][i], dtype=torch.float32).reshape(x.shape)
+        out = torch.tensor(c["unet_outputs"][i], dtype=torch.float32).reshape([x.shape[0], 4, lh, lw])
         if cfg:
             u, t = out.chunk(2)
             out = u + c["guidance"] * (t - u)
         latents = s.step(out, latents, g)
+        if unet9:
+            continue
         proper = image_latents
         if i < len(ts) - 1:
             proper = add_noise_at(s, image_latents, noise, s.begin + i + 1)
