@@ -360,32 +360,11 @@ func (g *generation) encodeText(ctx context.Context, m Model, req Request) (*tex
 // mean), scales it, repeats it for every image and noises it to the first
 // step, drawing from gen in diffusers' order.
 func (g *generation) initLatents(ctx context.Context, m Model, req Request, gen *Generator, lat []float32) error {
-	img := ImageToTensor(req.InitImage)
-	mean, logvar, err := m.EncodeImage(ctx, img)
+	z, _, err := g.encode(ctx, m, ImageToTensor(req.InitImage), "init image", req.UseMean, gen)
 	if err != nil {
-		return fmt.Errorf("encode init image: %w", err)
+		return err
 	}
-	want := []int64{1, int64(g.info.LatentChannels), int64(g.lh), int64(g.lw)}
-	if !sameShape(mean.Shape, want) || len(mean.Data) != g.per {
-		return fmt.Errorf("encode init image: latent mean has shape %v, want %v", mean.Shape, want)
-	}
-	z := lat[:g.per]
-	copy(z, mean.Data)
-	if len(logvar.Data) > 0 && !req.UseMean {
-		if len(logvar.Data) != g.per {
-			return fmt.Errorf("encode init image: log-variance has shape %v, want %v", logvar.Shape, want)
-		}
-		eps := make([]float32, g.per)
-		gen.FillNormal(eps)
-		for i := range z {
-			lv := min(max(logvar.Data[i], -30), 20)
-			z[i] += float32(math.Exp(0.5*float64(lv))) * eps[i]
-		}
-	}
-	k := float32(g.info.ScalingFactor)
-	for i := range z {
-		z[i] *= k
-	}
+	copy(lat, z)
 	for i := 1; i < g.count; i++ {
 		copy(lat[i*g.per:(i+1)*g.per], z)
 	}

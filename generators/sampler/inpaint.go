@@ -68,22 +68,14 @@ func checkMask(req Request) error {
 // inpaintLatents prepares the starting latents in lat and the blending
 // state, drawing from gen in diffusers' order.
 func (g *generation) inpaintLatents(ctx context.Context, m Model, req Request, gen *Generator, lat []float32) (*inpainting, error) {
-	mean, logvar, err := m.EncodeImage(ctx, ImageToTensor(req.InitImage))
-	if err != nil {
-		return nil, fmt.Errorf("encode init image: %w", err)
-	}
-	want := []int64{1, int64(g.info.LatentChannels), int64(g.lh), int64(g.lw)}
-	if !sameShape(mean.Shape, want) || len(mean.Data) != g.per {
-		return nil, fmt.Errorf("encode init image: latent mean has shape %v, want %v", mean.Shape, want)
-	}
-	sample := len(logvar.Data) > 0 && !req.UseMean
-	if sample && len(logvar.Data) != g.per {
-		return nil, fmt.Errorf("encode init image: log-variance has shape %v, want %v", logvar.Shape, want)
-	}
 	in := &inpainting{buf: make([]float32, g.per), pix: req.Mask}
 	unet9 := g.info.InpaintingUNet
+	sampled := false
 	if !unet9 || req.Strength != 1 {
-		in.clean = g.posterior(mean, logvar, sample, gen)
+		var err error
+		if in.clean, sampled, err = g.encode(ctx, m, ImageToTensor(req.InitImage), "init image", req.UseMean, gen); err != nil {
+			return nil, err
+		}
 	}
 	in.noise = req.InitNoise
 	if in.noise == nil {
@@ -91,10 +83,10 @@ func (g *generation) inpaintLatents(ctx context.Context, m Model, req Request, g
 		gen.FillNormal(in.noise)
 	}
 	if unet9 {
-		if err := in.maskedImage(ctx, g, m, req, sample, gen); err != nil {
+		if err := in.maskedImage(ctx, g, m, req, gen); err != nil {
 			return nil, err
 		}
-	} else if sample {
+	} else if sampled {
 		// The masked image's posterior sample (see the comment above).
 		gen.FillNormal(make([]float32, g.per))
 	}
@@ -121,12 +113,26 @@ func (g *generation) inpaintLatents(ctx context.Context, m Model, req Request, g
 	return in, nil
 }
 
-// posterior returns the scaled latents of an encoded image: a sample of
-// its posterior drawn from gen when sample is set, else its mean.
-func (g *generation) posterior(mean, logvar Tensor, sample bool, gen *Generator) []float32 {
-	z := make([]float32, g.per)
+// encode encodes one image (what names it in errors) and returns its
+// scaled latents: a sample of the VAE's posterior drawn from gen, or its
+// mean when useMean is set or the encoder gives no variance (sampled then
+// reports false).
+func (g *generation) encode(ctx context.Context, m Model, img Tensor, what string, useMean bool, gen *Generator) (z []float32, sampled bool, err error) {
+	mean, logvar, err := m.EncodeImage(ctx, img)
+	if err != nil {
+		return nil, false, fmt.Errorf("encode %s: %w", what, err)
+	}
+	want := []int64{1, int64(g.info.LatentChannels), int64(g.lh), int64(g.lw)}
+	if !sameShape(mean.Shape, want) || len(mean.Data) != g.per {
+		return nil, false, fmt.Errorf("encode %s: latent mean has shape %v, want %v", what, mean.Shape, want)
+	}
+	sampled = len(logvar.Data) > 0 && !useMean
+	if sampled && len(logvar.Data) != g.per {
+		return nil, false, fmt.Errorf("encode %s: log-variance has shape %v, want %v", what, logvar.Shape, want)
+	}
+	z = make([]float32, g.per)
 	copy(z, mean.Data)
-	if sample {
+	if sampled {
 		eps := make([]float32, g.per)
 		gen.FillNormal(eps)
 		for i := range z {
@@ -138,7 +144,7 @@ func (g *generation) posterior(mean, logvar Tensor, sample bool, gen *Generator)
 	for i := range z {
 		z[i] *= k
 	}
-	return z
+	return z, sampled, nil
 }
 
 // latentMask samples the pixel mask at latent size (pixel (f·x, f·y) for
@@ -161,7 +167,7 @@ func (g *generation) latentMask(mask *image.Gray, binary bool) []float32 {
 
 // maskedImage encodes the init image with its redrawn pixels (mask at
 // least one half) set to 0 into in.extra, for an inpainting UNet.
-func (in *inpainting) maskedImage(ctx context.Context, g *generation, m Model, req Request, sample bool, gen *Generator) error {
+func (in *inpainting) maskedImage(ctx context.Context, g *generation, m Model, req Request, gen *Generator) error {
 	img := ImageToTensor(req.InitImage)
 	plane := g.width * g.height
 	mb := req.Mask.Bounds()
@@ -174,16 +180,9 @@ func (in *inpainting) maskedImage(ctx context.Context, g *generation, m Model, r
 			}
 		}
 	}
-	mean, logvar, err := m.EncodeImage(ctx, img)
-	if err != nil {
-		return fmt.Errorf("encode masked image: %w", err)
-	}
-	want := []int64{1, int64(g.info.LatentChannels), int64(g.lh), int64(g.lw)}
-	if !sameShape(mean.Shape, want) || sample && len(logvar.Data) != g.per {
-		return fmt.Errorf("encode masked image: latent mean has shape %v, want %v", mean.Shape, want)
-	}
-	in.extra = g.posterior(mean, logvar, sample, gen)
-	return nil
+	var err error
+	in.extra, _, err = g.encode(ctx, m, img, "masked image", req.UseMean, gen)
+	return err
 }
 
 // fillInput writes an inpainting UNet's input for the images src into
