@@ -47,6 +47,8 @@ type genParams struct {
 	Strength float64 `json:"strength,omitempty"`
 	// Inpaint, with Init, redraws only the masked part of the init image.
 	Inpaint *inpaintParams `json:"inpaint,omitempty"`
+	// RepairSeams inpaints across a tileable's seams after generating.
+	RepairSeams *seamParams `json:"repair_seams,omitempty"`
 	// Exemplars are builtin:exemplar's images (project files, also in
 	// the stage's Files).
 	Exemplars []string `json:"exemplars,omitempty"`
@@ -182,6 +184,11 @@ func (j *genJob) run(ctx context.Context, r *pipeline.Run) (*image.NRGBA, *image
 	if len(imgs) != 1 {
 		return nil, nil, fmt.Errorf("generate with model %q: got %d images, want 1", j.model, len(imgs))
 	}
+	if j.p.RepairSeams != nil {
+		if imgs[0], err = j.repairSeams(ctx, r, m, req, imgs[0]); err != nil {
+			return nil, nil, fmt.Errorf("generate with model %q: %w", j.model, err)
+		}
+	}
 	r.Note("provider", providerOf(rep.Provider))
 	r.Note("model", j.model)
 	if em, ok := m.(*exemplar.Model); ok {
@@ -264,6 +271,9 @@ func (j *genJob) recipe() *imageops.Recipe {
 	if j.p.Init != "" {
 		rec.Extra["init"] = j.p.Init
 		rec.Extra["strength"] = strconv.FormatFloat(j.p.Strength, 'g', -1, 64)
+	}
+	if sp := j.p.RepairSeams; sp != nil {
+		sp.recipe(rec.Extra)
 	}
 	if in := j.p.Inpaint; in != nil {
 		rec.Extra["inpaint.mask"] = in.Mask

@@ -111,3 +111,50 @@ func toNRGBA(img image.Image) *image.NRGBA {
 	draw.Draw(n, n.Rect, img, img.Bounds().Min, draw.Src)
 	return n
 }
+
+// TestRepairSeams builds a tileable with and without tileable.repair_seams:
+// the repaired image is the plain one, up to the origin kiln picks, except
+// in a band across the seams, and the report and recipe say so.
+func TestRepairSeams(t *testing.T) {
+	root := project(t, testmodels.Optimum, map[string]string{
+		manifests.ConfigFile: kilnYAML,
+		"a.kiln.yaml": `version: 1
+defaults: {model: sd, seed: 3, steps: 4, size: [64, 48]}
+assets:
+  - {id: plain, kind: tileable, prompt: stone wall}
+  - {id: fixed, kind: tileable, prompt: stone wall, tileable: {repair_seams: true}}
+`,
+	})
+	s := newSession(t, root)
+	rep := s.build()
+	plain := toNRGBA(s.decode("plain.png"))
+	fixed := toNRGBA(s.decode("fixed.png"))
+	const w, h = 64, 48
+	best := 0
+	for dy := 0; dy < h; dy++ {
+		for dx := 0; dx < w; dx++ {
+			n := 0
+			for y := 0; y < h; y++ {
+				for x := 0; x < w; x++ {
+					i, j := plain.PixOffset(x, y), fixed.PixOffset((x+dx)%w, (y+dy)%h)
+					if bytes.Equal(plain.Pix[i:i+4], fixed.Pix[j:j+4]) {
+						n++
+					}
+				}
+			}
+			best = max(best, n)
+		}
+	}
+	// A 16 px band feathered by 4 px on each axis leaves at least a
+	// (64-32)×(48-32) block untouched.
+	if best < 32*16 || best == w*h {
+		t.Errorf("%d of %d pixels are the plain image's, want at least %d and not all", best, w*h, 32*16)
+	}
+	if n := rep.Stage("fixed:generate").Notes["seams.repair"]; !strings.HasPrefix(n, "band 16 px, x ") || !strings.Contains(n, ", y ") {
+		t.Errorf("seams.repair note %q", n)
+	}
+	if rec := s.recipe("fixed.png"); rec.Extra["repair_seams"] != "band 16 px, strength 0.6" {
+		t.Errorf("recipe %+v", rec.Extra)
+	}
+	t.Logf("%d of %d pixels kept; %s", best, w*h, rep.Stage("fixed:generate").Notes["seams.repair"])
+}

@@ -99,6 +99,9 @@ func (pl *planner) tileable(a *manifests.Asset) {
 	if tile != manifests.TileNone {
 		gen.Tile = string(tile)
 	}
+	if a.Tileable != nil && a.Tileable.RepairSeams && gen.Tile != "" {
+		gen.RepairSeams = seamRepairFor(gen.Width, gen.Height)
+	}
 	init, ok := pl.initFrom(a, &gen)
 	if !ok {
 		return

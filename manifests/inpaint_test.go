@@ -92,3 +92,24 @@ func TestInpaintErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestRepairSeams checks tileable.repair_seams, set on an asset or in a
+// defaults block.
+func TestRepairSeams(t *testing.T) {
+	p := mustLoad(t, map[string]string{"a.kiln.yaml": m(`defaults:
+  tileable: {repair_seams: true}
+assets:
+  - {id: a, kind: tileable, prompt: stone}
+  - {id: b, kind: tileable, prompt: stone, tileable: {tile: x, repair_seams: false}}
+`)})
+	if o := p.Asset("a").Tileable; !o.RepairSeams || o.Tile != TileXY {
+		t.Errorf("a: %+v, want repair_seams from the defaults", o)
+	}
+	if o := p.Asset("b").Tileable; o.RepairSeams || o.Tile != TileX {
+		t.Errorf("b: %+v, want its own repair_seams: false", o)
+	}
+	got := errLines(t, map[string]string{"a.kiln.yaml": m("assets:\n  - {id: a, kind: tileable, prompt: s, tileable: {repair_seams: 3}}\n")})
+	if len(got) != 1 || !strings.Contains(got[0], "assets[0].tileable.repair_seams") {
+		t.Errorf("errors %q, want one at tileable.repair_seams", got)
+	}
+}

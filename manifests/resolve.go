@@ -365,7 +365,7 @@ func (r *resolver) asset(f *fileDecl, path string, o *object) *Asset {
 		}
 		a.Texture = opts
 	case KindTileable:
-		a.Tileable = &TileableOptions{Tile: Tile(b.sub("tileable").str("tile"))}
+		a.Tileable = &TileableOptions{Tile: Tile(b.sub("tileable").str("tile")), RepairSeams: b.sub("tileable").bool("repair_seams")}
 	case KindSpriteSheet:
 		s := b.sub("sprite")
 		opts := &SpriteOptions{

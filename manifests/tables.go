@@ -230,6 +230,7 @@ func newSpecs() *specs {
 	)
 	tileable := obj("Options of kind tileable: a seamless image.",
 		fld("tile", enum("Axes along which the image wraps around.", "xy", "x", "y").dflt("xy")),
+		fld("repair_seams", boolean("Inpaint a band across the wrap-around seams after generating.").dflt(false)),
 	)
 	pixelArt := obj("Pixel-art mode: nearest-neighbour downscale and optional palette quantisation.",
 		fld("factor", integer("Downscale factor.").rng(1, 64).dflt(4)),

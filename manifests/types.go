@@ -215,6 +215,8 @@ func (t *TextureOptions) HasMap(name string) bool { return contains(t.Maps, name
 type TileableOptions struct {
 	// Tile is xy (default), x or y.
 	Tile Tile
+	// RepairSeams inpaints a band across the wrap-around seams.
+	RepairSeams bool
 }
 
 // SpriteOptions are the options of kind sprite-sheet.
