@@ -51,6 +51,10 @@ type genParams struct {
 	Init string `json:"init,omitempty"`
 	// Strength is the img2img strength (with Init).
 	Strength float64 `json:"strength,omitempty"`
+	// Inpaint, with Init, redraws only the masked part of the init image.
+	Inpaint *inpaintParams `json:"inpaint,omitempty"`
+	// RepairSeams inpaints across a tileable's seams after generating.
+	RepairSeams *seamParams `json:"repair_seams,omitempty"`
 	// Exemplars are builtin:exemplar's images (project files, also in
 	// the stage's Files).
 	Exemplars []string `json:"exemplars,omitempty"`
@@ -158,6 +162,11 @@ func (j *genJob) run(ctx context.Context, r *pipeline.Run) (*image.NRGBA, *image
 	if initImg != nil {
 		req.InitImage = initImg
 		req.Strength = j.p.Strength
+		if j.p.Inpaint != nil {
+			if req.Mask, err = j.mask(r, edges); err != nil {
+				return nil, nil, err
+			}
+		}
 	}
 	if b, ok := m.(interface{ Batcher() *sampler.Batcher }); ok {
 		// Stages running at once on the model share their UNet calls
@@ -183,6 +192,11 @@ func (j *genJob) run(ctx context.Context, r *pipeline.Run) (*image.NRGBA, *image
 	}
 	if len(imgs) != 1 {
 		return nil, nil, fmt.Errorf("generate with model %q: got %d images, want 1", j.model, len(imgs))
+	}
+	if j.p.RepairSeams != nil {
+		if imgs[0], err = j.repairSeams(ctx, r, m, req, imgs[0]); err != nil {
+			return nil, nil, fmt.Errorf("generate with model %q: %w", j.model, err)
+		}
 	}
 	r.Note("provider", providerOf(rep.Provider))
 	r.Note("model", j.model)
@@ -275,6 +289,13 @@ func (j *genJob) recipe() *imageops.Recipe {
 	if j.p.Init != "" {
 		rec.Extra["init"] = j.p.Init
 		rec.Extra["strength"] = strconv.FormatFloat(j.p.Strength, 'g', -1, 64)
+	}
+	if sp := j.p.RepairSeams; sp != nil {
+		sp.recipe(rec.Extra)
+	}
+	if in := j.p.Inpaint; in != nil {
+		rec.Extra["inpaint.mask"] = in.Mask
+		rec.Extra["inpaint.feather"] = strconv.Itoa(in.Feather)
 	}
 	if fb := j.p.Flipbook; fb != nil {
 		rec.Extra["flipbook"] = fmt.Sprintf("frame %d of %d, motion %s", fb.Frame, fb.Frames, formatFloat(fb.Motion))

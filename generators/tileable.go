@@ -36,6 +36,9 @@ func (pl *planner) genStageWith(a *manifests.Asset, id, kind string, gen genPara
 	if len(gen.Exemplars) > 0 {
 		s.Files = gen.Exemplars
 	}
+	if gen.Inpaint != nil {
+		s.Files = append(s.Files[:len(s.Files):len(s.Files)], gen.Inpaint.Mask)
+	}
 	if init != nil {
 		job.initRef = *init // the caller may reuse its variable
 		job.init = &job.initRef
@@ -51,7 +54,9 @@ func (pl *planner) genStageWith(a *manifests.Asset, id, kind string, gen genPara
 		if err != nil {
 			return err
 		}
-		if job.p.Tile != "" {
+		if job.p.Tile != "" && job.p.Inpaint == nil {
+			// (An inpainted image keeps its source's origin: the kept
+			// region stays where it was.)
 			// A wrap-around image tiles the same whatever its origin; put
 			// the origin between a typical pair of columns (rows), so the
 			// file's own edge does not happen to fall on its strongest
@@ -94,6 +99,9 @@ func (pl *planner) tileable(a *manifests.Asset) {
 	if tile != manifests.TileNone {
 		gen.Tile = string(tile)
 	}
+	if a.Tileable != nil && a.Tileable.RepairSeams && gen.Tile != "" {
+		gen.RepairSeams = seamRepairFor(gen.Width, gen.Height)
+	}
 	init, ok := pl.initFrom(a, &gen)
 	if !ok {
 		return
@@ -116,6 +124,7 @@ func (pl *planner) initFrom(a *manifests.Asset, gen *genParams) (*OutputRef, boo
 	}
 	gen.Init = initName(a.From, a.Pick, pl.p.Asset(a.From))
 	gen.Strength = a.Strength
+	gen.Inpaint = inpaintFrom(a)
 	if !pl.checkStrength(a, "strength", "strength "+formatFloat(a.Strength), stepsHint("steps", "raise the strength"), gen.Strength, gen.Steps, gen.Scheduler) {
 		return nil, false
 	}

@@ -57,7 +57,7 @@ func errCases() []errCase {
 			"a.kiln.yaml:6:5: assets[0].negativePrompt: unknown field \"negativePrompt\" (did you mean \"negative_prompt\"?)",
 		}},
 		{"unknown field lists fields", one("assets:\n  - id: a\n    kind: image\n    image: {source: a.png}\n    zzz: 1\n"), []string{
-			"a.kiln.yaml:6:5: assets[0].zzz: unknown field \"zzz\" (expected one of: id, kind, prompt, negative_prompt, model, seed, steps, guidance, scheduler, size, strength, from, pick, exemplars, tags, image, texture, tileable, sprite, concept, material)",
+			"a.kiln.yaml:6:5: assets[0].zzz: unknown field \"zzz\" (expected one of: id, kind, prompt, negative_prompt, model, seed, steps, guidance, scheduler, size, strength, from, pick, exemplars, tags, image, texture, tileable, sprite, concept, material, inpaint)",
 		}},
 		{"unknown kind block alias", one("assets:\n  - id: a\n    kind: sprite-sheet\n    prompt: fire\n    sprite_sheet: {frames: 2}\n"), []string{
 			"a.kiln.yaml:3:5: assets[0].sprite.frames: missing required field \"frames\" (add sprite: {frames: 8}, or a list of per-frame prompts)",

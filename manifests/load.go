@@ -196,6 +196,7 @@ func loadFS(fsys, list fs.FS, root string, o LoadOptions) (*Project, error) {
 	errs = append(errs, r.errs...)
 	errs = append(errs, r.folderErrors(w)...)
 	errs = append(errs, r.exemplarFileErrors(fsys, list)...)
+	errs = append(errs, r.maskFileErrors(fsys, list)...)
 	if len(errs) > 0 {
 		errs.Sort()
 		return nil, errs

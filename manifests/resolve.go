@@ -320,6 +320,7 @@ func (r *resolver) asset(f *fileDecl, path string, o *object) *Asset {
 	a.Strength = b.float("strength")
 	a.From = b.str("from")
 	a.Pick = b.int("pick")
+	r.resolveInpaint(a, path, o, b)
 	a.Exemplars = b.strs("exemplars")
 	if ev, ok := m.get("exemplars"); ok {
 		if items, ok := ev.v.([]*value); ok {
@@ -366,7 +367,7 @@ func (r *resolver) asset(f *fileDecl, path string, o *object) *Asset {
 		}
 		a.Texture = opts
 	case KindTileable:
-		a.Tileable = &TileableOptions{Tile: Tile(b.sub("tileable").str("tile"))}
+		a.Tileable = &TileableOptions{Tile: Tile(b.sub("tileable").str("tile")), RepairSeams: b.sub("tileable").bool("repair_seams")}
 	case KindSpriteSheet:
 		s := b.sub("sprite")
 		opts := &SpriteOptions{

@@ -230,6 +230,7 @@ func newSpecs() *specs {
 	)
 	tileable := obj("Options of kind tileable: a seamless image.",
 		fld("tile", enum("Axes along which the image wraps around.", "xy", "x", "y").dflt("xy")),
+		fld("repair_seams", boolean("Inpaint a band across the wrap-around seams after generating.").dflt(false)),
 	)
 	pixelArt := obj("Pixel-art mode: nearest-neighbour downscale and optional palette quantisation.",
 		fld("factor", integer("Downscale factor.").rng(1, 64).dflt(4)),
@@ -407,6 +408,7 @@ func newSpecs() *specs {
 		fld("sprite", sprite).only(KindSpriteSheet),
 		fld("concept", concept).only(KindConceptArt),
 		fld("material", s.inlineMaterial).only(KindTexture),
+		fld("inpaint", inpaintSpec()).only(KindTexture, KindTileable, KindConceptArt),
 	)
 	s.asset.check = func(d *decoder, p string, o *object) { assetKindCheck(s.asset, d, p, o) }
 	s.asset.extra = assetSchemaRules(s.asset)

@@ -113,6 +113,9 @@ type Asset struct {
 	// Pick chooses the variation (concept-art) or frame (sprite-sheet) of
 	// From; 0 otherwise.
 	Pick int
+	// Inpaint is nil unless the asset redraws part of From's image (its
+	// From and Strength are then the inpaint block's).
+	Inpaint *InpaintOptions
 	// Exemplars are project-relative images for the builtin:exemplar model.
 	Exemplars []string
 	Tags      []string
@@ -158,6 +161,9 @@ func (a *Asset) Files() []string {
 		f = append(f, a.Image.Source)
 	}
 	f = append(f, a.Exemplars...)
+	if a.Inpaint != nil {
+		f = append(f, a.Inpaint.Mask)
+	}
 	if a.Sprite != nil && a.Sprite.PixelArt != nil && a.Sprite.PixelArt.Palette != "" {
 		f = append(f, a.Sprite.PixelArt.Palette)
 	}
@@ -212,6 +218,8 @@ func (t *TextureOptions) HasMap(name string) bool { return contains(t.Maps, name
 type TileableOptions struct {
 	// Tile is xy (default), x or y.
 	Tile Tile
+	// RepairSeams inpaints a band across the wrap-around seams.
+	RepairSeams bool
 }
 
 // SpriteOptions are the options of kind sprite-sheet.

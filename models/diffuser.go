@@ -460,6 +460,9 @@ func (d *Diffuser) setupUNet(ref func(string) (graphRef, error)) error {
 	} else if c, ok := d.f.UNetConfig["in_channels"].(float64); ok && c > 0 {
 		d.info.LatentChannels = int(c)
 	}
+	if err := d.inpaintingUNet(g.what, u); err != nil {
+		return err
+	}
 	if u.timestepCond.Name != "" {
 		if u.timestepCond.Rank() != 2 {
 			return fmt.Errorf("%s input %s: want [batch, width]", g.what, u.timestepCond)
@@ -715,6 +718,9 @@ func (d *Diffuser) UNet(ctx context.Context, in sampler.UNetInput) (sampler.Tens
 		feeds[u.timestepCond.Name] = feedValue{shape: in.TimestepCond.Shape, f32: in.TimestepCond.Data, repeats: true}
 	}
 	outC := ls[1]
+	if d.info.InpaintingUNet {
+		outC = int64(d.info.LatentChannels)
+	}
 	if c := u.out.Shape[1]; c > 0 {
 		outC = c
 	}

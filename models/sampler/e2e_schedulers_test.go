@@ -6,27 +6,11 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"slices"
 	"testing"
 
-	"github.com/kiln-dev/kiln/models"
 	"github.com/kiln-dev/kiln/models/sampler"
 	"github.com/kiln-dev/kiln/models/testmodels"
 )
-
-// recorder is a test model's Diffuser whose UNet calls are recorded: the
-// timestep and a copy of the latents each call sees.
-type recorder struct {
-	*models.Diffuser
-	timesteps []float64
-	inputs    [][]float32
-}
-
-func (r *recorder) UNet(ctx context.Context, in sampler.UNetInput) (sampler.Tensor, error) {
-	r.timesteps = append(r.timesteps, in.Timestep)
-	r.inputs = append(r.inputs, slices.Clone(in.Latents.Data))
-	return r.Diffuser.UNet(ctx, in)
-}
 
 // e2eRef is the part of testdata/sched2.json the end-to-end tests read.
 type e2eRef struct {
@@ -92,7 +76,7 @@ func TestNewSchedulersEndToEnd(t *testing.T) {
 				Steps: 3, Guidance: 5, Scheduler: r.scheduler, Karras: r.karras, Spacing: r.spacing, Seed: 1,
 				Progress: func(done, total int) { progress = append(progress, [2]int{done, total}) },
 			}
-			rec := &recorder{Diffuser: d}
+			rec := &recorder{Model: d}
 			imgs, rep, err := sampler.Generate(ctx, rec, req)
 			if err != nil {
 				t.Fatal(err)

@@ -53,6 +53,11 @@ type Request struct {
 	// Seed still drives every other draw. Flipbook animations pass noises
 	// that loop from frame to frame.
 	InitNoise []float32
+	// Mask, when set, turns img2img into inpainting (see inpaint.go): a
+	// gray level per pixel of the init image's size, 255 where the image
+	// is redrawn, 0 where it is kept byte for byte, and in between a
+	// blend (a feathered edge).
+	Mask *image.Gray
 	// UseMean starts img2img from the VAE posterior's mean instead of a
 	// sample from it (diffusers samples; sampling draws from the
 	// generator before the noise does).
@@ -112,6 +117,9 @@ func Generate(ctx context.Context, m Model, req Request) ([]*image.NRGBA, Report
 	if err != nil {
 		return fail(err)
 	}
+	if info.InpaintingUNet && req.Mask == nil {
+		return fail(errors.New("the model's UNet is an inpainting UNet, which runs only with a mask: use it for inpaint: assets, or use the model's regular export"))
+	}
 	if req.Batcher != nil && req.Batcher.m != m {
 		return fail(errors.New("the request's batcher belongs to another model"))
 	}
@@ -152,7 +160,15 @@ func Generate(ctx context.Context, m Model, req Request) ([]*image.NRGBA, Report
 		return fail(err)
 	}
 
-	if req.InitImage != nil {
+	var inp *inpainting
+	if req.Mask != nil {
+		t0 = time.Now()
+		inp, err = g.inpaintLatents(ctx, m, req, gen, lat)
+		rep.EncodeTime = time.Since(t0)
+		if err != nil {
+			return fail(err)
+		}
+	} else if req.InitImage != nil {
 		t0 = time.Now()
 		err = g.initLatents(ctx, m, req, gen, lat)
 		rep.EncodeTime = time.Since(t0)
@@ -169,7 +185,7 @@ func Generate(ctx context.Context, m Model, req Request) ([]*image.NRGBA, Report
 		}
 	}
 
-	if err := g.denoise(ctx, m, req, cond, gen, lat, &rep); err != nil {
+	if err := g.denoise(ctx, m, req, cond, gen, lat, inp, &rep); err != nil {
 		return fail(err)
 	}
 
@@ -178,6 +194,9 @@ func Generate(ctx context.Context, m Model, req Request) ([]*image.NRGBA, Report
 	rep.DecodeTime = time.Since(t0)
 	if err != nil {
 		return fail(err)
+	}
+	if inp != nil {
+		inp.composite(images)
 	}
 	rep.Total = time.Since(begin)
 	return images, rep, nil
@@ -190,6 +209,7 @@ type generation struct {
 	width, height int
 	lh, lw        int // latent size
 	per           int // values per image latent
+	inPer         int // values per image of the UNet's input (more for an inpainting UNet)
 	count, batch  int
 	guided        bool
 	guidance      float32
@@ -212,6 +232,9 @@ func plan(info Info, req Request, img2img bool) (*generation, error) {
 				b.Dx(), b.Dy(), g.width, g.height)
 		}
 	}
+	if err := checkMask(req); err != nil {
+		return nil, err
+	}
 	if g.width == 0 && g.height == 0 {
 		g.width, g.height = info.DefaultSize, info.DefaultSize
 		if g.width == 0 {
@@ -227,6 +250,10 @@ func plan(info Info, req Request, img2img bool) (*generation, error) {
 	}
 	g.lh, g.lw = g.height/f, g.width/f
 	g.per = info.LatentChannels * g.lh * g.lw
+	g.inPer = g.per
+	if info.InpaintingUNet {
+		g.inPer = (2*info.LatentChannels + 1) * g.lh * g.lw
+	}
 
 	g.count = req.Count
 	if g.count == 0 {
@@ -335,32 +362,11 @@ func (g *generation) encodeText(ctx context.Context, m Model, req Request) (*tex
 // mean), scales it, repeats it for every image and noises it to the first
 // step, drawing from gen in diffusers' order.
 func (g *generation) initLatents(ctx context.Context, m Model, req Request, gen *Generator, lat []float32) error {
-	img := ImageToTensor(req.InitImage)
-	mean, logvar, err := m.EncodeImage(ctx, img)
+	z, _, err := g.encode(ctx, m, ImageToTensor(req.InitImage), "init image", req.UseMean, gen)
 	if err != nil {
-		return fmt.Errorf("encode init image: %w", err)
+		return err
 	}
-	want := []int64{1, int64(g.info.LatentChannels), int64(g.lh), int64(g.lw)}
-	if !sameShape(mean.Shape, want) || len(mean.Data) != g.per {
-		return fmt.Errorf("encode init image: latent mean has shape %v, want %v", mean.Shape, want)
-	}
-	z := lat[:g.per]
-	copy(z, mean.Data)
-	if len(logvar.Data) > 0 && !req.UseMean {
-		if len(logvar.Data) != g.per {
-			return fmt.Errorf("encode init image: log-variance has shape %v, want %v", logvar.Shape, want)
-		}
-		eps := make([]float32, g.per)
-		gen.FillNormal(eps)
-		for i := range z {
-			lv := min(max(logvar.Data[i], -30), 20)
-			z[i] += float32(math.Exp(0.5*float64(lv))) * eps[i]
-		}
-	}
-	k := float32(g.info.ScalingFactor)
-	for i := range z {
-		z[i] *= k
-	}
+	copy(lat, z)
 	for i := 1; i < g.count; i++ {
 		copy(lat[i*g.per:(i+1)*g.per], z)
 	}
@@ -428,20 +434,21 @@ func (g *generation) inputsFor(c int, tc *textCond, guidance float64, buf []floa
 		in.tcond = Tensor{Shape: []int64{int64(rows), int64(d)}, Data: data}
 	}
 	in.latents = Tensor{
-		Shape: []int64{int64(rows), int64(g.info.LatentChannels), int64(g.lh), int64(g.lw)},
-		Data:  buf[:rows*g.per],
+		Shape: []int64{int64(rows), int64(g.inPer / (g.lh * g.lw)), int64(g.lh), int64(g.lw)},
+		Data:  buf[:rows*g.inPer],
 	}
 	return in
 }
 
 // denoise runs the step loop over all images, in UNet calls of up to
 // g.batch images (doubled under guidance), in place on lat.
-func (g *generation) denoise(ctx context.Context, m Model, req Request, tc *textCond, gen *Generator, lat []float32, rep *Report) error {
+// Inpainting (inp not nil) blends the kept region back in after every step.
+func (g *generation) denoise(ctx context.Context, m Model, req Request, tc *textCond, gen *Generator, lat []float32, inp *inpainting, rep *Report) error {
 	rows := g.batch
 	if g.guided {
 		rows *= 2
 	}
-	inBuf := make([]float32, rows*g.per)
+	inBuf := make([]float32, rows*g.inPer)
 	outBuf := make([]float32, rows*g.per)
 	var pred []float32 // guided predictions when several calls make a step
 	inputs := map[int]*chunkInputs{}
@@ -449,7 +456,7 @@ func (g *generation) denoise(ctx context.Context, m Model, req Request, tc *text
 	// A generation joins a batch group when its images take one call per
 	// step of at least two rows (see Batcher).
 	var member *batchMember
-	if b := req.Batcher; b != nil && b.max >= 2 && g.batch == g.count && rows >= 2 {
+	if b := req.Batcher; b != nil && b.max >= 2 && g.batch == g.count && rows >= 2 && !g.info.InpaintingUNet {
 		in := g.inputsFor(g.count, tc, req.Guidance, inBuf)
 		inputs[g.count] = in
 		member = b.join(UNetInput{Latents: in.latents, Cond: in.cond, TimeIDs: in.timeIDs, TimestepCond: in.tcond}, ts)
@@ -477,7 +484,10 @@ func (g *generation) denoise(ctx context.Context, m Model, req Request, tc *text
 			}
 			src := lat[i0*g.per : (i0+c)*g.per]
 			dst := in.latents.Data
-			if g.guided {
+			nOut := len(dst) / g.inPer * g.per
+			if inp != nil && g.info.InpaintingUNet {
+				inp.fillInput(g, dst, src, scale)
+			} else if g.guided {
 				// Both halves of the batch get the same latents.
 				a, b := dst[:len(src)], dst[len(src):2*len(src)]
 				for j, v := range src {
@@ -493,15 +503,15 @@ func (g *generation) denoise(ctx context.Context, m Model, req Request, tc *text
 			t0 := time.Now()
 			out, err := unet(ctx, UNetInput{
 				Latents: in.latents, Timestep: t, Cond: in.cond,
-				TimeIDs: in.timeIDs, TimestepCond: in.tcond, Out: outBuf[:len(dst)],
+				TimeIDs: in.timeIDs, TimestepCond: in.tcond, Out: outBuf[:nOut],
 			})
 			rep.UNetTime += time.Since(t0)
 			rep.UNetCalls++
 			if err != nil {
 				return fmt.Errorf("denoise step %d/%d (timestep %g): %w", k+1, len(ts), t, err)
 			}
-			if len(out.Data) != len(dst) {
-				return fmt.Errorf("denoise step %d/%d: the UNet returned shape %v, want %v", k+1, len(ts), out.Shape, in.latents.Shape)
+			if len(out.Data) != nOut {
+				return fmt.Errorf("denoise step %d/%d: the UNet returned shape %v, want %d rows of %dx%dx%d", k+1, len(ts), out.Shape, nOut/g.per, g.info.LatentChannels, g.lh, g.lw)
 			}
 			if c == g.count {
 				// One call carries every image: the scheduler steps on
@@ -537,6 +547,9 @@ func (g *generation) denoise(ctx context.Context, m Model, req Request, tc *text
 			if err := g.sch.Step(k, pred, lat, gen); err != nil {
 				return err
 			}
+		}
+		if inp != nil {
+			inp.blend(g, k, lat)
 		}
 		if req.Progress != nil {
 			req.Progress(k+1, len(ts))

@@ -45,6 +45,11 @@ type Info struct {
 	Scheduler map[string]any
 	// Provider names the execution provider that runs the model.
 	Provider string
+	// InpaintingUNet reports a UNet made for inpainting (SD inpainting
+	// exports): its sample has 2·LatentChannels+1 channels, the latents
+	// followed by the mask and the masked image's latents, and it returns
+	// LatentChannels. It runs only with Request.Mask.
+	InpaintingUNet bool
 	// RowTimesteps reports that the UNet takes one timestep per row
 	// (UNetInput.Timesteps), so that a Batcher can stack generations
 	// that are at different steps.

@@ -180,7 +180,7 @@ func (g *generator) writeConfigs() error {
 	unet := obj{
 		"_class_name":         "UNet2DConditionModel",
 		"_diffusers_version":  "0.30.0",
-		"in_channels":         latentChannels,
+		"in_channels":         s.UNetInChannels,
 		"out_channels":        latentChannels,
 		"sample_size":         s.SampleSize,
 		"cross_attention_dim": s.TextDim + s.Text2Dim,

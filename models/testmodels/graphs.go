@@ -239,7 +239,7 @@ func unet(spec Spec, c *Component, seed uint64) (*onnx.Model, error) {
 	emb = n.Add(emb, ctx)
 	emb = n.Unsqueeze(n.SiLU(emb), 2, 3) // [B,C,1,1]
 
-	h1 := n.SiLU(n.Add(n.conv("conv_in", x, latentChannels, C, 3, 1), emb))
+	h1 := n.SiLU(n.Add(n.conv("conv_in", x, int64(spec.UNetInChannels), C, 3, 1), emb))
 	h2 := n.SiLU(n.conv("down.conv", h1, C, C, 3, 2))
 
 	// Cross-attention at half resolution.

@@ -58,6 +58,11 @@ const (
 	// Turbo imitates SD-Turbo: Euler scheduler with trailing timestep
 	// spacing, pad token "!".
 	Turbo Flavour = "turbo"
+	// Inpaint imitates an optimum export of SD 1.5's inpainting model: a
+	// UNet whose sample has 9 channels (latents, mask, masked-image
+	// latents) and whose output has 4. It is not in Flavours, because its
+	// UNet runs only for inpainting.
+	Inpaint Flavour = "inpaint"
 )
 
 // Flavours lists every flavour, in a stable order.
@@ -68,7 +73,7 @@ func Flavours() []Flavour {
 // ParseFlavour returns the flavour called name, or an error listing the
 // valid names.
 func ParseFlavour(name string) (Flavour, error) {
-	for _, f := range Flavours() {
+	for _, f := range append(Flavours(), Inpaint) {
 		if string(f) == name {
 			return f, nil
 		}
@@ -168,6 +173,9 @@ type Spec struct {
 	Float onnx.DataType
 	// LatentChannels is 4; the VAE factor is 8.
 	LatentChannels int
+	// UNetInChannels is the UNet's sample channels: LatentChannels, or
+	// 2·LatentChannels+1 for an inpainting UNet.
+	UNetInChannels int
 	// TextDim is text_encoder's hidden size; for SDXL Text2Dim is
 	// text_encoder_2's and TextEmbedsDim its projection size; the UNet's
 	// cross-attention width is TextDim+Text2Dim.
@@ -211,7 +219,7 @@ func SpecFor(f Flavour) (Spec, error) {
 	s := Spec{
 		Flavour: f, Pipeline: "StableDiffusionPipeline", Scheduler: "PNDMScheduler",
 		PredictionType: "epsilon", TimestepSpacing: "leading", VAEScale: 0.18215, HasVAEConfig: true,
-		Float: onnx.Float, LatentChannels: latentChannels, TextDim: 32,
+		Float: onnx.Float, LatentChannels: latentChannels, UNetInChannels: latentChannels, TextDim: 32,
 		PadToken: "<|endoftext|>", SampleSize: 64,
 	}
 	dims := optimumDims
@@ -229,6 +237,9 @@ func SpecFor(f Flavour) (Spec, error) {
 		unetData = "weights.pb"
 		vaeEncOut = "latent_sample"
 	case Optimum:
+	case Inpaint:
+		s.Pipeline = "StableDiffusionInpaintPipeline"
+		s.UNetInChannels = 2*latentChannels + 1
 	case FP16:
 		// A float16 timestep of shape [batch], as fp16 exports of the
 		// diffusers era have. (A rank-0 float16 input could not be fed
@@ -291,8 +302,12 @@ func SpecFor(f Flavour) (Spec, error) {
 		ids2 := IO{"input_ids", onnx.Int64, []any{d.batch, d.seq}}
 		s.Components = append(s.Components, Component{Dir: "text_encoder_2", Inputs: []IO{ids2}, Outputs: textOut(s.Text2Dim, true)})
 	}
+	unetCh := any(d.channels)
+	if s.UNetInChannels != latentChannels {
+		unetCh = s.UNetInChannels // fixed, as optimum exports it
+	}
 	unetIn := []IO{
-		{"sample", fl, []any{d.batch, d.channels, d.height, d.width}},
+		{"sample", fl, []any{d.batch, unetCh, d.height, d.width}},
 		timestep,
 		{"encoder_hidden_states", fl, []any{d.batch, d.seq, cross}},
 	}
