@@ -1,7 +1,10 @@
 package lora
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -221,6 +224,8 @@ func sgmToDiffusers(name string) string {
 // LoRA is a parsed LoRA file: its modules sorted by component and name.
 type LoRA struct {
 	Modules []*Module
+	// SHA256 is the file's hex SHA-256 when it was read by Load.
+	SHA256 string
 }
 
 // maxExamples is how many names an error lists.
@@ -316,4 +321,29 @@ func Parse(data []byte) (*LoRA, error) {
 		return nil, err
 	}
 	return FromSafetensors(s)
+}
+
+// Load reads and parses the LoRA file at path and records its SHA-256,
+// which cache keys and recipes name it by.
+func Load(path string) (*LoRA, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("LoRA %s: %w", path, err)
+	}
+	l, err := Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("LoRA %s: %w", path, err)
+	}
+	sum := sha256.Sum256(data)
+	l.SHA256 = hex.EncodeToString(sum[:])
+	return l, nil
+}
+
+// Components counts the LoRA's modules per component.
+func (l *LoRA) Components() map[string]int {
+	out := map[string]int{}
+	for _, m := range l.Modules {
+		out[m.Component]++
+	}
+	return out
 }
