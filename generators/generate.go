@@ -16,6 +16,7 @@ import (
 	"github.com/kiln-dev/kiln/manifests"
 	"github.com/kiln-dev/kiln/models"
 	"github.com/kiln-dev/kiln/models/exemplar"
+	"github.com/kiln-dev/kiln/models/lora"
 	"github.com/kiln-dev/kiln/pipeline"
 )
 
@@ -48,6 +49,8 @@ type genParams struct {
 	// Exemplars are builtin:exemplar's images (project files, also in
 	// the stage's Files).
 	Exemplars []string `json:"exemplars,omitempty"`
+	// LoRAs are merged into the model's weights, in order.
+	LoRAs []loraParam `json:"loras,omitempty"`
 	// ModelSeed seeds builtin:exemplar's choice of exemplars: the asset's
 	// seed, shared by its frames and variations (whose noise seeds
 	// differ), so they draw from the same material. Nil for other models.
@@ -86,6 +89,8 @@ type genJob struct {
 	// advise says what to lower when the generation does not fit in
 	// memory (see stageMemory.lower), given its estimate at other sizes.
 	advise func(est sizeEstimate, fits func(sampler.Memory) bool) string
+	// loras are p.LoRAs as run loads them, for the model and the recipe.
+	loras []lora.Weighted
 }
 
 // run generates the image and its recipe.
@@ -101,6 +106,9 @@ func (j *genJob) run(ctx context.Context, r *pipeline.Run) (*image.NRGBA, *image
 			return nil, nil, fmt.Errorf("exemplar %s: %w", f, err)
 		}
 		exemplars = append(exemplars, img)
+	}
+	if j.loras, err = loadLoRAs(r.Root, j.p.LoRAs); err != nil {
+		return nil, nil, err
 	}
 	var initImg image.Image
 	if j.init != nil {
@@ -130,6 +138,7 @@ func (j *genJob) run(ctx context.Context, r *pipeline.Run) (*image.NRGBA, *image
 		Prompt:    j.p.Prompt,
 		Seed:      uint64(j.modelSeed()),
 		Exemplars: exemplars,
+		LoRAs:     j.loras,
 	})
 	if err != nil {
 		return nil, nil, err
@@ -253,6 +262,9 @@ func (j *genJob) recipe() *imageops.Recipe {
 	}
 	if j.p.Tile != "" {
 		rec.Extra["tile"] = j.p.Tile
+	}
+	if len(j.loras) > 0 {
+		rec.Extra["loras"] = loraRecipe(j.loras)
 	}
 	if j.p.Init != "" {
 		rec.Extra["init"] = j.p.Init

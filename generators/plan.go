@@ -368,6 +368,9 @@ func (pl *planner) base(a *manifests.Asset, kind string) (gen genParams, mf mode
 	if len(a.Exemplars) > 0 {
 		gen.Exemplars = append([]string(nil), a.Exemplars...)
 	}
+	if gen.LoRAs, ok = pl.planLoRAs(a, info); !ok {
+		return gen, mf, false
+	}
 	if info.Family == familyExemplar {
 		seed := a.Seed
 		gen.ModelSeed = &seed

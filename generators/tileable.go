@@ -33,8 +33,8 @@ func (pl *planner) genStageWith(a *manifests.Asset, id, kind string, gen genPara
 	s.Params = &job.p
 	s.Models = []string{mf.fp}
 	s.Generation = &pipeline.Generation{Seed: gen.Seed, Steps: gen.Steps, Model: a.Model, ModelFingerprint: mf.fp, Provider: pl.provider}
-	if len(gen.Exemplars) > 0 {
-		s.Files = gen.Exemplars
+	if len(gen.Exemplars) > 0 || len(gen.LoRAs) > 0 {
+		s.Files = append(append([]string(nil), gen.Exemplars...), loraFiles(gen.LoRAs)...)
 	}
 	if init != nil {
 		job.initRef = *init // the caller may reuse its variable

@@ -1,7 +1,6 @@
 package lora_test
 
 import (
-	"encoding/binary"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -40,14 +39,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func f32Tensor(name string, shape []int64, v []float32) *lora.Tensor {
-	b := make([]byte, 0, 4*len(v))
-	for _, x := range v {
-		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(x))
-	}
-	return &lora.Tensor{Name: name, DType: "F32", Shape: shape, Data: b}
-}
-
 // TestMergedGraphRuns runs a to_q projection exported as MatMul (weight
 // stored [in, out], fp32 and fp16) through ONNX Runtime after a merge, and
 // compares it with x·(W + scale·up·down)ᵀ computed in torch's layout.
@@ -73,8 +64,8 @@ func TestMergedGraphRuns(t *testing.T) {
 		Component: lora.UNet,
 		Name:      "down_blocks_0_attentions_0_transformer_blocks_0_attn1_to_q",
 		Key:       "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn1_to_q",
-		Down:      f32Tensor("down", []int64{rank, in}, down),
-		Up:        f32Tensor("up", []int64{out, rank}, up),
+		Down:      lora.NewF32Tensor("down", []int64{rank, in}, down),
+		Up:        lora.NewF32Tensor("up", []int64{out, rank}, up),
 		Alpha:     rank, HasAlpha: true,
 	}}}
 	for _, dt := range []onnx.DataType{onnx.Float, onnx.Float16} {

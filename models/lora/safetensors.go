@@ -166,3 +166,54 @@ func numel(shape []int64) int64 {
 	}
 	return n
 }
+
+// EncodeSafetensors writes tensors (and optional metadata) in the
+// .safetensors layout, in name order, for tools and tests that make LoRA
+// files. Each tensor's Data must hold its shape's bytes in its DType.
+func EncodeSafetensors(tensors []*Tensor, metadata map[string]string) ([]byte, error) {
+	sorted := append([]*Tensor(nil), tensors...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Name < sorted[j].Name })
+	header := map[string]any{}
+	if metadata != nil {
+		header["__metadata__"] = metadata
+	}
+	var size int64
+	for _, t := range sorted {
+		es, ok := dtypeSize[t.DType]
+		if !ok {
+			return nil, fmt.Errorf("safetensors: tensor %q has unknown dtype %q", t.Name, t.DType)
+		}
+		if _, dup := header[t.Name]; dup || t.Name == "__metadata__" {
+			return nil, fmt.Errorf("safetensors: tensor name %q is used twice or reserved", t.Name)
+		}
+		if numel(t.Shape)*int64(es) != int64(len(t.Data)) {
+			return nil, fmt.Errorf("safetensors: tensor %q: shape %v of %s needs %d bytes, has %d", t.Name, t.Shape, t.DType, numel(t.Shape)*int64(es), len(t.Data))
+		}
+		shape := t.Shape
+		if shape == nil {
+			shape = []int64{}
+		}
+		header[t.Name] = headerEntry{DType: t.DType, Shape: shape, DataOffsets: []int64{size, size + int64(len(t.Data))}}
+		size += int64(len(t.Data))
+	}
+	h, err := json.Marshal(header)
+	if err != nil {
+		return nil, fmt.Errorf("safetensors: %w", err)
+	}
+	out := make([]byte, 8, 8+int64(len(h))+size)
+	binary.LittleEndian.PutUint64(out, uint64(len(h)))
+	out = append(out, h...)
+	for _, t := range sorted {
+		out = append(out, t.Data...)
+	}
+	return out, nil
+}
+
+// NewF32Tensor makes an F32 tensor from float32 values.
+func NewF32Tensor(name string, shape []int64, values []float32) *Tensor {
+	data := make([]byte, 4*len(values))
+	for i, v := range values {
+		binary.LittleEndian.PutUint32(data[4*i:], math.Float32bits(v))
+	}
+	return &Tensor{Name: name, DType: "F32", Shape: shape, Data: data}
+}

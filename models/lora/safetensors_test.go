@@ -2,9 +2,6 @@ package lora
 
 import (
 	"encoding/binary"
-	"encoding/json"
-	"math"
-	"sort"
 	"strings"
 	"testing"
 )
@@ -15,33 +12,17 @@ type testTensor struct {
 	data  []float32
 }
 
-// encodeSafetensors writes tensors in the .safetensors layout, in name
-// order, so tests can make files of both key layouts.
+// encodeSafetensors writes float32 tensors with EncodeSafetensors.
 func encodeSafetensors(tensors map[string]testTensor, meta map[string]string) []byte {
-	names := make([]string, 0, len(tensors))
-	for n := range tensors {
-		names = append(names, n)
+	var ts []*Tensor
+	for n, t := range tensors {
+		ts = append(ts, NewF32Tensor(n, t.shape, t.data))
 	}
-	sort.Strings(names)
-	header := map[string]any{}
-	if meta != nil {
-		header["__metadata__"] = meta
-	}
-	var body []byte
-	for _, n := range names {
-		t := tensors[n]
-		begin := len(body)
-		for _, v := range t.data {
-			body = binary.LittleEndian.AppendUint32(body, math.Float32bits(v))
-		}
-		header[n] = map[string]any{"dtype": "F32", "shape": t.shape, "data_offsets": []int{begin, len(body)}}
-	}
-	h, err := json.Marshal(header)
+	data, err := EncodeSafetensors(ts, meta)
 	if err != nil {
 		panic(err)
 	}
-	out := binary.LittleEndian.AppendUint64(nil, uint64(len(h)))
-	return append(append(out, h...), body...)
+	return data
 }
 
 // rawFile assembles a file from a literal header and body.
