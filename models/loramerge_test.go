@@ -2,9 +2,7 @@ package models
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
-	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -41,19 +39,12 @@ func writeToQModel(t *testing.T, dir string) string {
 // rank1LoRA is a kohya-style update up·down for to_q with the given
 // halves (down [1,2], up [2,1]) and alpha equal to the rank.
 func rank1LoRA(down, up []float32) *lora.LoRA {
-	f32 := func(shape []int64, v []float32) *lora.Tensor {
-		var b []byte
-		for _, x := range v {
-			b = binary.LittleEndian.AppendUint32(b, math.Float32bits(x))
-		}
-		return &lora.Tensor{DType: "F32", Shape: shape, Data: b}
-	}
 	return &lora.LoRA{SHA256: "test", Modules: []*lora.Module{{
 		Component: lora.UNet,
 		Name:      "down_blocks_0_attentions_0_transformer_blocks_0_attn1_to_q",
 		Key:       "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn1_to_q",
-		Down:      f32([]int64{1, int64(len(down))}, down),
-		Up:        f32([]int64{int64(len(up)), 1}, up),
+		Down:      lora.NewF32Tensor("", []int64{1, int64(len(down))}, down),
+		Up:        lora.NewF32Tensor("", []int64{int64(len(up)), 1}, up),
 	}}}
 }
 
