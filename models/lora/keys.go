@@ -148,6 +148,13 @@ func sgmToDiffusers(name string) string {
 		n, err := strconv.Atoi(head)
 		return n, rest, err == nil
 	}
+	// blockPos splits "N_M_rest" (a block and a layer within it).
+	blockPos := func(s string) (n, m int, rest string, ok bool) {
+		if n, rest, ok = num(s); ok {
+			m, rest, ok = num(rest)
+		}
+		return n, m, rest, ok
+	}
 	resnet := func(rest string) string {
 		for _, r := range [][2]string{
 			{"in_layers_2", "conv1"}, {"out_layers_3", "conv2"},
@@ -162,11 +169,7 @@ func sgmToDiffusers(name string) string {
 	}
 	switch {
 	case strings.HasPrefix(name, "input_blocks_"):
-		n, rest, ok := num(strings.TrimPrefix(name, "input_blocks_"))
-		if !ok {
-			return name
-		}
-		m, rest, ok := num(rest)
+		n, m, rest, ok := blockPos(strings.TrimPrefix(name, "input_blocks_"))
 		if !ok {
 			return name
 		}
@@ -191,11 +194,7 @@ func sgmToDiffusers(name string) string {
 		}
 		return fmt.Sprintf("mid_block_resnets_%d_%s", m/2, resnet(rest))
 	case strings.HasPrefix(name, "output_blocks_"):
-		n, rest, ok := num(strings.TrimPrefix(name, "output_blocks_"))
-		if !ok {
-			return name
-		}
-		m, rest, ok := num(rest)
+		n, m, rest, ok := blockPos(strings.TrimPrefix(name, "output_blocks_"))
 		if !ok {
 			return name
 		}

@@ -266,6 +266,19 @@ func TestApplyErrors(t *testing.T) {
 	}
 }
 
+// toKLoRA is a rank-1 LoRA of zeros for the to_k module, in→out wide.
+func toKLoRA(t *testing.T, in, out int64) *LoRA {
+	t.Helper()
+	l, err := Parse(encodeSafetensors(map[string]testTensor{
+		keyToK + ".lora_down.weight": {[]int64{1, in}, make([]float32, in)},
+		keyToK + ".lora_up.weight":   {[]int64{out, 1}, make([]float32, out)},
+	}, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
 func TestApplyNamesBases(t *testing.T) {
 	// An SDXL LoRA (cross-attention width 2048) on an SD 1.x UNet (768).
 	b := onnx.NewBuilder("sd15")
@@ -277,13 +290,7 @@ func TestApplyNamesBases(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := Parse(encodeSafetensors(map[string]testTensor{
-		keyToK + ".lora_down.weight": {[]int64{1, 2048}, make([]float32, 2048)},
-		keyToK + ".lora_up.weight":   {[]int64{4, 1}, make([]float32, 4)},
-	}, nil))
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := toKLoRA(t, 2048, 4)
 	_, err = Apply(m, "", "unet/model.onnx", UNet, []Weighted{{Name: "xl.safetensors", LoRA: l, Scale: 1}})
 	var me *MatchError
 	if !errors.As(err, &me) || me.LoRABase != "SDXL" || me.ModelBase != "SD 1.x" {
@@ -306,13 +313,7 @@ func TestApplySharedWeight(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := Parse(encodeSafetensors(map[string]testTensor{
-		keyToK + ".lora_down.weight": {[]int64{1, 4}, make([]float32, 4)},
-		keyToK + ".lora_up.weight":   {[]int64{4, 1}, make([]float32, 4)},
-	}, nil))
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := toKLoRA(t, 4, 4)
 	if _, err := Apply(m, "", "g", UNet, []Weighted{{Name: "s", LoRA: l, Scale: 1}}); err == nil || !strings.Contains(err.Error(), "share") {
 		t.Fatalf("err = %v, want a shared-weight error", err)
 	}

@@ -4,7 +4,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
-	"sync"
 	"testing"
 
 	"github.com/kiln-dev/kiln/internal/orttest"
@@ -12,24 +11,6 @@ import (
 	"github.com/kiln-dev/kiln/models/onnx"
 	ort "github.com/yalue/onnxruntime_go"
 )
-
-var (
-	ortOnce sync.Once
-	ortErr  error
-)
-
-// needORT initialises ONNX Runtime once per test binary.
-func needORT(t *testing.T) {
-	t.Helper()
-	lib := orttest.Library(t)
-	ortOnce.Do(func() {
-		ort.SetSharedLibraryPath(lib)
-		ortErr = ort.InitializeEnvironment(ort.WithLogLevelError())
-	})
-	if ortErr != nil {
-		t.Fatal(ortErr)
-	}
-}
 
 func TestMain(m *testing.M) {
 	code := m.Run()
@@ -43,7 +24,7 @@ func TestMain(m *testing.M) {
 // stored [in, out], fp32 and fp16) through ONNX Runtime after a merge, and
 // compares it with x·(W + scale·up·down)ᵀ computed in torch's layout.
 func TestMergedGraphRuns(t *testing.T) {
-	needORT(t)
+	orttest.Init(t)
 	const in, out, rank, scale = 6, 4, 2, 0.7
 	r := rand.New(rand.NewPCG(5, 6))
 	rnd := func(n int) []float32 {

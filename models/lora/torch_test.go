@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/kiln-dev/kiln/internal/orttest"
 	"github.com/kiln-dev/kiln/models/lora"
 	"github.com/kiln-dev/kiln/models/onnx"
 	ort "github.com/yalue/onnxruntime_go"
@@ -106,7 +107,7 @@ func TestTorchExportWeights(t *testing.T) {
 // TestTorchExportOutputs runs the merged exports on ONNX Runtime and
 // compares them with the merged torch models' outputs.
 func TestTorchExportOutputs(t *testing.T) {
-	needORT(t)
+	orttest.Init(t)
 	ref, l := readReference(t)
 	run := func(m *onnx.Model, ins []string, vals []ort.Value, out string, shape ort.Shape) []float32 {
 		t.Helper()
