@@ -89,8 +89,10 @@ type genJob struct {
 	// advise says what to lower when the generation does not fit in
 	// memory (see stageMemory.lower), given its estimate at other sizes.
 	advise func(est sizeEstimate, fits func(sampler.Memory) bool) string
-	// loras are p.LoRAs as run loads them, for the model and the recipe.
-	loras []lora.Weighted
+	// loras are p.LoRAs as run loads them (through loraCache), for the
+	// model and the recipe.
+	loras     []lora.Weighted
+	loraCache *loraCache
 }
 
 // run generates the image and its recipe.
@@ -107,7 +109,7 @@ func (j *genJob) run(ctx context.Context, r *pipeline.Run) (*image.NRGBA, *image
 		}
 		exemplars = append(exemplars, img)
 	}
-	if j.loras, err = loadLoRAs(r.Root, j.p.LoRAs); err != nil {
+	if j.loras, err = j.loraCache.load(r.Root, j.p.LoRAs); err != nil {
 		return nil, nil, err
 	}
 	var initImg image.Image

@@ -2,9 +2,11 @@ package generators
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/kiln-dev/kiln/internal/safepath"
 	"github.com/kiln-dev/kiln/manifests"
@@ -52,21 +54,66 @@ func loraFiles(ls []loraParam) []string {
 	return out
 }
 
-// loadLoRAs reads a generation's LoRA files from the project at root.
-func loadLoRAs(root string, ls []loraParam) ([]lora.Weighted, error) {
+// loraCache keeps parsed LoRA files by path, size and modification time,
+// so the stages of one plan that share a style read and hash it once. A
+// nil cache reads every time.
+type loraCache struct {
+	mu    sync.Mutex
+	files map[loraFile]*lora.LoRA
+}
+
+type loraFile struct {
+	path  string
+	size  int64
+	mtime int64
+}
+
+// load reads a generation's LoRA files from the project at root.
+func (c *loraCache) load(root string, ls []loraParam) ([]lora.Weighted, error) {
 	out := make([]lora.Weighted, len(ls))
 	for i, l := range ls {
 		path, err := safepath.Join(root, filepath.FromSlash(l.Path))
 		if err != nil {
 			return nil, fmt.Errorf("LoRA %s: %w", l.Path, err)
 		}
-		w, err := lora.Load(path)
+		w, err := c.get(path)
 		if err != nil {
 			return nil, err
 		}
 		out[i] = lora.Weighted{Name: l.Path, LoRA: w, Scale: l.Scale}
 	}
 	return out, nil
+}
+
+// get returns the parsed file at path, from the cache while the file's
+// size and modification time are unchanged.
+func (c *loraCache) get(path string) (*lora.LoRA, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("LoRA %s: %w", path, err)
+	}
+	key := loraFile{path, st.Size(), st.ModTime().UnixNano()}
+	if c != nil {
+		c.mu.Lock()
+		w := c.files[key]
+		c.mu.Unlock()
+		if w != nil {
+			return w, nil
+		}
+	}
+	w, err := lora.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	if c != nil {
+		c.mu.Lock()
+		if c.files == nil {
+			c.files = map[loraFile]*lora.LoRA{}
+		}
+		c.files[key] = w
+		c.mu.Unlock()
+	}
+	return w, nil
 }
 
 // loraKey identifies a set of loaded LoRAs, for the model store's

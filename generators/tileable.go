@@ -28,7 +28,7 @@ func (pl *planner) genStageWith(a *manifests.Asset, id, kind string, gen genPara
 	advise func(est sizeEstimate, fits func(sampler.Memory) bool) string) pipeline.Stage {
 	s := pl.stage(a, id, kind, genVersion, true)
 	job := &genJob{models: pl.env.Models, model: a.Model, fp: mf.fp, version: pl.ver, p: gen, maxSize: pl.lim.MaxImageSize,
-		mem: pl.mem, advise: advise}
+		mem: pl.mem, advise: advise, loraCache: pl.loras}
 	job.p.Provider = pl.provider
 	s.Params = &job.p
 	s.Models = []string{mf.fp}
