@@ -54,8 +54,9 @@ func (e *mergeError) Error() string { return e.err.Error() }
 func (e *mergeError) Unwrap() error { return e.err }
 
 // mergedGraph decodes the graph at path, merges m into it and returns the
-// encoded model and the folder its remaining external weights are in.
-func mergedGraph(path, externalDataDir string, m *LoRAMerge) ([]byte, string, error) {
+// encoded model and the folder its remaining external weights are in. It
+// refuses a graph whose inline weights exceed limit bytes.
+func mergedGraph(path, externalDataDir string, m *LoRAMerge, limit int64) ([]byte, string, error) {
 	model, err := onnx.Load(path)
 	if err != nil {
 		return nil, "", &mergeError{fmt.Errorf("merge LoRAs into %s: %w", path, err)}
@@ -67,11 +68,32 @@ func mergedGraph(path, externalDataDir string, m *LoRAMerge) ([]byte, string, er
 	if _, err := lora.Apply(model, dir, path, m.Component, m.LoRAs); err != nil {
 		return nil, "", &mergeError{err}
 	}
+	if inline := inlineBytes(model); inline > limit {
+		return nil, "", &mergeError{fmt.Errorf("merge LoRAs into %s: the merged weights make the in-memory graph %.1f GB, "+
+			"above the 2 GB a serialized ONNX model may have (onnxruntime_go offers no way to hand ONNX Runtime weights "+
+			"outside the graph); use fewer LoRA modules on this model, or a LoRA for the UNet's attention only", path, float64(inline)/1e9)}
+	}
 	data, err := model.Encode()
 	if err != nil {
 		return nil, "", &mergeError{fmt.Errorf("merge LoRAs into %s: %w", path, err)}
 	}
 	return data, dir, nil
+}
+
+// maxInlineGraph bounds a serialized graph handed to ONNX Runtime from
+// memory: protobuf refuses messages of 2 GiB and more.
+const maxInlineGraph = 2<<30 - 64<<20
+
+// inlineBytes is the size of the graph's inline initializer data, the bulk
+// of its serialized size.
+func inlineBytes(m *onnx.Model) int64 {
+	var n int64
+	for _, t := range m.Graph.Initializers {
+		if !t.IsExternal() {
+			n += int64(len(t.RawData)) + 4*int64(len(t.FloatData)) + 8*int64(len(t.Int64Data)) + 4*int64(len(t.Int32Data))
+		}
+	}
+	return n
 }
 
 // loraComponents maps the components LoRA files name to the model
@@ -115,7 +137,7 @@ func loraMerges(f *Folder, loras []lora.Weighted) (map[string]*LoRAMerge, error)
 // weights are beside it).
 func readMergedGraph(spec SessionSpec) ([]byte, string, error) {
 	if spec.LoRA != nil {
-		return mergedGraph(spec.Path, spec.ExternalDataDir, spec.LoRA)
+		return mergedGraph(spec.Path, spec.ExternalDataDir, spec.LoRA, maxInlineGraph)
 	}
 	data, err := os.ReadFile(spec.Path)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/kiln-dev/kiln/models/lora"
@@ -127,5 +128,19 @@ func TestLoRAMergesNeedComponents(t *testing.T) {
 	m, err := loraMerges(&Folder{Dir: "xl", SDXL: true}, []lora.Weighted{{Name: "xl.safetensors", LoRA: l, Scale: 1}})
 	if err != nil || m[TextEncoder2] == nil || m[UNet] != nil {
 		t.Fatalf("merges %v, %v", m, err)
+	}
+}
+
+func TestMergedGraphSizeLimit(t *testing.T) {
+	path := writeToQModel(t, t.TempDir())
+	m := &LoRAMerge{Component: lora.UNet, LoRAs: []lora.Weighted{{Name: "s", LoRA: rank1LoRA([]float32{1, 1}, []float32{1, 0}), Scale: 1}}}
+	if _, _, err := mergedGraph(path, "", m, 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	// The merged 2×2 float32 weight is 16 inline bytes.
+	_, _, err := mergedGraph(path, "", m, 15)
+	var merr *mergeError
+	if !errors.As(err, &merr) || !strings.Contains(err.Error(), "above the 2 GB") {
+		t.Fatalf("err = %v, want the size limit", err)
 	}
 }
