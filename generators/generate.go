@@ -15,6 +15,7 @@ import (
 	"github.com/kiln-dev/kiln/manifests"
 	"github.com/kiln-dev/kiln/models"
 	"github.com/kiln-dev/kiln/models/exemplar"
+	"github.com/kiln-dev/kiln/models/lora"
 	"github.com/kiln-dev/kiln/models/sampler"
 	"github.com/kiln-dev/kiln/pipeline"
 )
@@ -58,6 +59,8 @@ type genParams struct {
 	// Exemplars are builtin:exemplar's images (project files, also in
 	// the stage's Files).
 	Exemplars []string `json:"exemplars,omitempty"`
+	// LoRAs are merged into the model's weights, in order.
+	LoRAs []loraParam `json:"loras,omitempty"`
 	// ModelSeed seeds builtin:exemplar's choice of exemplars: the asset's
 	// seed, shared by its frames and variations (whose noise seeds
 	// differ), so they draw from the same material. Nil for other models.
@@ -96,6 +99,10 @@ type genJob struct {
 	// advise says what to lower when the generation does not fit in
 	// memory (see stageMemory.lower), given its estimate at other sizes.
 	advise func(est sizeEstimate, fits func(sampler.Memory) bool) string
+	// loras are p.LoRAs as run loads them (through loraCache), for the
+	// model and the recipe.
+	loras     []lora.Weighted
+	loraCache *loraCache
 }
 
 // run generates the image and its recipe.
@@ -111,6 +118,9 @@ func (j *genJob) run(ctx context.Context, r *pipeline.Run) (*image.NRGBA, *image
 			return nil, nil, fmt.Errorf("exemplar %s: %w", f, err)
 		}
 		exemplars = append(exemplars, img)
+	}
+	if j.loras, err = j.loraCache.load(r.Root, j.p.LoRAs); err != nil {
+		return nil, nil, err
 	}
 	var initImg image.Image
 	if j.init != nil {
@@ -140,6 +150,7 @@ func (j *genJob) run(ctx context.Context, r *pipeline.Run) (*image.NRGBA, *image
 		Prompt:    j.p.Prompt,
 		Seed:      uint64(j.modelSeed()),
 		Exemplars: exemplars,
+		LoRAs:     j.loras,
 	})
 	if err != nil {
 		return nil, nil, err
@@ -285,6 +296,9 @@ func (j *genJob) recipe() *imageops.Recipe {
 	}
 	if j.p.Eta != 0 {
 		rec.Extra["eta"] = strconv.FormatFloat(j.p.Eta, 'g', -1, 64)
+	}
+	if len(j.loras) > 0 {
+		rec.Extra["loras"] = loraRecipe(j.loras)
 	}
 	if j.p.Init != "" {
 		rec.Extra["init"] = j.p.Init

@@ -20,6 +20,7 @@ import (
 	"github.com/kiln-dev/kiln/manifests"
 	"github.com/kiln-dev/kiln/models"
 	"github.com/kiln-dev/kiln/models/exemplar"
+	"github.com/kiln-dev/kiln/models/lora"
 	"github.com/kiln-dev/kiln/models/sampler"
 	"github.com/kiln-dev/kiln/models/tiling"
 )
@@ -87,6 +88,9 @@ type OpenOptions struct {
 	// Exemplars are the images builtin:exemplar draws from instead of its
 	// built-in library (the manifest's exemplars:).
 	Exemplars []image.Image
+	// LoRAs are merged into a model folder's weights, in order (see
+	// models.DiffuserOptions.LoRAs).
+	LoRAs []lora.Weighted
 }
 
 // Model families.
@@ -456,6 +460,9 @@ func (s *modelStore) Open(ctx context.Context, name string, o OpenOptions) (samp
 		return nil, nil, err
 	}
 	if m.Builtin != "" {
+		if len(o.LoRAs) > 0 {
+			return nil, nil, fmt.Errorf("model %q: LoRAs apply to Stable Diffusion model folders, not to %s", name, manifests.Exemplar)
+		}
 		em, err := s.exemplar(ctx, rt, o, axes)
 		if err != nil {
 			return nil, nil, err
@@ -472,10 +479,14 @@ func (s *modelStore) Open(ctx context.Context, name string, o OpenOptions) (samp
 	if !axes.None() {
 		label = axes.Label()
 	}
+	key := label
+	if len(o.LoRAs) > 0 {
+		key += "|lora=" + loraKey(o.LoRAs)
+	}
 	s.mu.Lock()
 	batch := s.batch
 	s.mu.Unlock()
-	if d := e.diffusers[label]; d != nil && batcherMax(d) == max(batch, 1) {
+	if d := e.diffusers[key]; d != nil && batcherMax(d) == max(batch, 1) {
 		// (A changed runtime.batch makes a new Diffuser; the sessions
 		// stay loaded in the runtime's pool.)
 		return d, func() {}, nil
@@ -487,11 +498,12 @@ func (s *modelStore) Open(ctx context.Context, name string, o OpenOptions) (samp
 		}
 	}
 	opts.Batch = batch
+	opts.LoRAs = o.LoRAs
 	d, err := models.NewDiffuser(rt, e.folder, opts)
 	if err != nil {
 		return nil, nil, fmt.Errorf("model %q: %w", name, err)
 	}
-	e.diffusers[label] = d
+	e.diffusers[key] = d
 	return d, func() {}, nil
 }
 

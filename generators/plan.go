@@ -73,6 +73,7 @@ func Plan(p *manifests.Project, env *Env) ([]pipeline.Stage, error) {
 		lim:    env.Limits,
 		infos:  map[string]modelFacts{},
 		device: env.Device,
+		loras:  &loraCache{},
 		ver:    env.Version,
 	}
 	if pl.lim == (manifests.Limits{}) {
@@ -151,6 +152,9 @@ type planner struct {
 	// provider is the provider class of the generation stages, in their
 	// keys (genParams.Provider).
 	provider string
+	// loras keeps the LoRA files the stages read, so many assets with one
+	// style read and hash it once.
+	loras *loraCache
 }
 
 // guardFor returns the memory guard of a Plan: one for env.Memory, else
@@ -370,6 +374,9 @@ func (pl *planner) base(a *manifests.Asset, kind string) (gen genParams, mf mode
 	}
 	if len(a.Exemplars) > 0 {
 		gen.Exemplars = append([]string(nil), a.Exemplars...)
+	}
+	if gen.LoRAs, ok = pl.planLoRAs(a, info); !ok {
+		return gen, mf, false
 	}
 	if info.Family == familyExemplar {
 		seed := a.Seed

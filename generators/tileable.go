@@ -28,13 +28,13 @@ func (pl *planner) genStageWith(a *manifests.Asset, id, kind string, gen genPara
 	advise func(est sizeEstimate, fits func(sampler.Memory) bool) string) pipeline.Stage {
 	s := pl.stage(a, id, kind, genVersion, true)
 	job := &genJob{models: pl.env.Models, model: a.Model, fp: mf.fp, version: pl.ver, p: gen, maxSize: pl.lim.MaxImageSize,
-		mem: pl.mem, advise: advise}
+		mem: pl.mem, advise: advise, loraCache: pl.loras}
 	job.p.Provider = pl.provider
 	s.Params = &job.p
 	s.Models = []string{mf.fp}
 	s.Generation = &pipeline.Generation{Seed: gen.Seed, Steps: gen.Steps, Model: a.Model, ModelFingerprint: mf.fp, Provider: pl.provider}
-	if len(gen.Exemplars) > 0 {
-		s.Files = gen.Exemplars
+	if len(gen.Exemplars) > 0 || len(gen.LoRAs) > 0 {
+		s.Files = append(append([]string(nil), gen.Exemplars...), loraFiles(gen.LoRAs)...)
 	}
 	if gen.Inpaint != nil {
 		s.Files = append(s.Files[:len(s.Files):len(s.Files)], gen.Inpaint.Mask)

@@ -114,7 +114,7 @@ const DocDefaults = "### Defaults and precedence\n\n" +
 	"Blocks merge field by field: `defaults: {sprite: {fps: 10}}` changes the frame rate of every sprite sheet and " +
 	"leaves its other sprite options alone; lists and sizes are replaced whole, not merged.\n" +
 	"A defaults block may hold the generation fields `model`, `negative_prompt`, `seed`, `steps`, `guidance`, " +
-	"`scheduler`, `size`, `strength`, `exemplars`, `tags`, the kind blocks `texture`, `tileable`, `sprite`, `concept`, " +
+	"`scheduler`, `size`, `strength`, `exemplars`, `tags`, `loras`, the kind blocks `texture`, `tileable`, `sprite`, `concept`, " +
 	"and `atlas` and `material` blocks for atlases and materials (options only, not ids or references).\n" +
 	"A default applies only where it means something: generation fields skip `kind: image` assets, a kind block applies " +
 	"to assets of that kind, and `exemplars` only to assets that use the `builtin:exemplar` model. " +

@@ -57,7 +57,7 @@ func errCases() []errCase {
 			"a.kiln.yaml:6:5: assets[0].negativePrompt: unknown field \"negativePrompt\" (did you mean \"negative_prompt\"?)",
 		}},
 		{"unknown field lists fields", one("assets:\n  - id: a\n    kind: image\n    image: {source: a.png}\n    zzz: 1\n"), []string{
-			"a.kiln.yaml:6:5: assets[0].zzz: unknown field \"zzz\" (expected one of: id, kind, prompt, negative_prompt, model, seed, steps, guidance, scheduler, size, strength, from, pick, exemplars, tags, image, texture, tileable, sprite, concept, material, inpaint)",
+			"a.kiln.yaml:6:5: assets[0].zzz: unknown field \"zzz\" (expected one of: id, kind, prompt, negative_prompt, model, seed, steps, guidance, scheduler, size, strength, from, pick, exemplars, tags, loras, image, texture, tileable, sprite, concept, material, inpaint)",
 		}},
 		{"unknown kind block alias", one("assets:\n  - id: a\n    kind: sprite-sheet\n    prompt: fire\n    sprite_sheet: {frames: 2}\n"), []string{
 			"a.kiln.yaml:3:5: assets[0].sprite.frames: missing required field \"frames\" (add sprite: {frames: 8}, or a list of per-frame prompts)",
@@ -300,7 +300,7 @@ func errCases() []errCase {
 		{"defaults errors reported once", map[string]string{
 			ConfigFile:    baseConfig + "  steps: 900\n  sprite: {fsp: 3}\n",
 			"a.kiln.yaml": m("defaults:\n  prompt: x\n  texture: {tile: diagonal}\nassets:\n  - {id: a, kind: tileable, prompt: s}\n  - {id: b, kind: tileable, prompt: s}\n")}, []string{
-			"a.kiln.yaml:3:3: defaults.prompt: unknown field \"prompt\" (expected one of: model, negative_prompt, seed, steps, guidance, scheduler, size, strength, exemplars, tags, texture, tileable, sprite, concept, atlas, material)",
+			"a.kiln.yaml:3:3: defaults.prompt: unknown field \"prompt\" (expected one of: model, negative_prompt, seed, steps, guidance, scheduler, size, strength, exemplars, tags, loras, texture, tileable, sprite, concept, atlas, material)",
 			"a.kiln.yaml:4:19: defaults.texture.tile: expected one of xy, x, y, none, got \"diagonal\"",
 			"kiln.yaml:7:10: defaults.steps: 900 is more than limits.max_steps (150) (lower it, or raise limits.max_steps in kiln.yaml)",
 			"kiln.yaml:8:12: defaults.sprite.fsp: unknown field \"fsp\" (did you mean \"fps\"?)",

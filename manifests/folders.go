@@ -203,10 +203,17 @@ func (r *resolver) sourceReads() []sourceRead {
 		if a.Sprite != nil && a.Sprite.PixelArt != nil && a.Sprite.PixelArt.Palette != "" {
 			out = append(out, sourceRead{path: a.Sprite.PixelArt.Palette, pos: a.At("sprite.pixel_art.palette")})
 		}
+		for _, l := range a.LoRAs {
+			out = append(out, sourceRead{path: l.Path, pos: l.Pos})
+		}
 	}
 	for _, name := range sortedKeys(r.cfg.Models) {
-		if m := r.cfg.Models[name]; m.Path != "" {
+		m := r.cfg.Models[name]
+		if m.Path != "" {
 			out = append(out, sourceRead{path: m.Path, pos: m.Pos, model: name})
+		}
+		for _, l := range m.LoRAs {
+			out = append(out, sourceRead{path: l.Path, pos: l.Pos})
 		}
 	}
 	sort.SliceStable(out, func(i, j int) bool {

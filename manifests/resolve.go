@@ -330,6 +330,7 @@ func (r *resolver) asset(f *fileDecl, path string, o *object) *Asset {
 		}
 	}
 	a.Tags = b.strs("tags")
+	a.LoRAs = loraList(b.get("loras"))
 
 	if a.Prompt == "" && len(a.Exemplars) == 0 && !o.has("prompt") {
 		r.add(o.pos, path, `missing required field "prompt"`, `describe the picture, e.g. prompt: "mossy stone floor"`)

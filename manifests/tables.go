@@ -402,6 +402,7 @@ func newSpecs() *specs {
 		fld("pick", integer("Variation (concept-art) or frame (sprite-sheet) of from: to use.").atLeast(0)).only(gen...),
 		fld("exemplars", list("Reference images for the builtin:exemplar model, project-relative.", imagePath("")).nonempty("").uniq()).only(gen...),
 		fld("tags", list("Free labels.", str("").loose().nonempty("")).uniq()),
+		fld("loras", loraListSpec()).only(gen...),
 		fld("image", image).only(KindImage),
 		fld("texture", texture).only(KindTexture),
 		fld("tileable", tileable).only(KindTileable),
@@ -428,6 +429,7 @@ func newSpecs() *specs {
 		fld("strength", s.asset.field("strength").spec),
 		fld("exemplars", s.asset.field("exemplars").spec),
 		fld("tags", s.asset.field("tags").spec),
+		fld("loras", s.asset.field("loras").spec),
 		fld("texture", texture),
 		fld("tileable", tileable),
 		fld("sprite", sprite),
@@ -456,6 +458,7 @@ func newSpecs() *specs {
 			"it pointed to until kiln models pull --update.").nonempty("write a branch, tag or commit, or leave revision: out for main").with(hfRevisionPost).dflt(DefaultHFRevision)),
 		fld("subfolder", str("Folder of the hf: repository holding the model (model_index.json), e.g. onnx; "+
 			"default: the repository's top.").nonempty("name a folder of the repository, or leave subfolder: out for its top").pat(pathPattern).with(hfSubfolderPost)),
+		fld("loras", loraListSpec()),
 	).checked(modelObjectCheck)
 	modelObject.extra = modelSchemaRules
 	modelEntry := anyOf("A model: a project-relative model folder, builtin:exemplar, or {path, kind}, "+
@@ -575,6 +578,9 @@ func modelEntryPost(d *decoder, p string, v *value) (any, bool) {
 	case *object:
 		if k, ok := x.get("kind"); ok {
 			m.Kind = ModelKind(k.v.(string))
+		}
+		if lv, ok := x.get("loras"); ok {
+			m.LoRAs = loraList(lv.v)
 		}
 		if x.has("hf") {
 			// Bad hf:, revision: or subfolder: values were reported

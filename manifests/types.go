@@ -119,6 +119,9 @@ type Asset struct {
 	// Exemplars are project-relative images for the builtin:exemplar model.
 	Exemplars []string
 	Tags      []string
+	// LoRAs are the asset's LoRA styles (its own or its defaults'),
+	// applied after its model's.
+	LoRAs []LoRA
 
 	Image    *ImageOptions
 	Texture  *TextureOptions
@@ -153,7 +156,7 @@ func (a *Asset) At(field string) Pos {
 }
 
 // Files returns the project-relative files the asset reads (its source
-// image, exemplars, palette), sorted, for cache keys and file watching.
+// image, exemplars, palette, LoRAs), sorted, for cache keys and file watching.
 // Whether they exist is checked when they are read, not here.
 func (a *Asset) Files() []string {
 	var f []string
@@ -163,6 +166,9 @@ func (a *Asset) Files() []string {
 	f = append(f, a.Exemplars...)
 	if a.Inpaint != nil {
 		f = append(f, a.Inpaint.Mask)
+	}
+	for _, l := range a.LoRAs {
+		f = append(f, l.Path)
 	}
 	if a.Sprite != nil && a.Sprite.PixelArt != nil && a.Sprite.PixelArt.Palette != "" {
 		f = append(f, a.Sprite.PixelArt.Palette)
@@ -465,8 +471,11 @@ type Model struct {
 	// HF is where kiln models pull (and kiln build --pull) fetches the
 	// folder from on the Hugging Face Hub; nil for a folder the user
 	// provides, a catalogue model or a built-in.
-	HF  *HFSource
-	Pos Pos
+	HF *HFSource
+	// LoRAs are merged into the model's weights for every asset that
+	// uses it, before the asset's own.
+	LoRAs []LoRA
+	Pos   Pos
 }
 
 // HFSource is the hf:, revision: and subfolder: fields of a models:

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"unsafe"
 
+	"github.com/kiln-dev/kiln/models/lora"
 	"github.com/kiln-dev/kiln/models/sampler"
 	"github.com/kiln-dev/kiln/models/tokenizer"
 	ort "github.com/yalue/onnxruntime_go"
@@ -41,6 +42,13 @@ type DiffuserOptions struct {
 	// Log receives warnings (such as an export without the hidden states
 	// SDXL conditions on); nil discards them.
 	Log *slog.Logger
+	// LoRAs are merged, in order, into the weights of the UNet and text
+	// encoders they have modules for, as those graphs load (see
+	// LoRAMerge). A LoRA with modules for a component the model lacks is
+	// an error from NewDiffuser; one whose modules do not match the
+	// graph's weights is an error (a *lora.MatchError) when the graph
+	// first loads.
+	LoRAs []lora.Weighted
 	// Batch, when 2 or more, makes the Diffuser's Batcher stack the UNet
 	// calls of up to Batch generations running at once (see
 	// sampler.Batcher); below 2 it has none.
@@ -162,12 +170,16 @@ func NewDiffuser(rt *Runtime, f *Folder, opts DiffuserOptions) (*Diffuser, error
 			}
 		}
 	}
+	merges, err := loraMerges(f, opts.LoRAs)
+	if err != nil {
+		return nil, err
+	}
 	ref := func(component string) (graphRef, error) {
 		path, variant := f.Path(component), ""
 		if p, ok := opts.Graphs[component]; ok {
 			path, variant = p, opts.Variant
 		}
-		spec := SessionSpec{Path: path, Variant: variant, ExternalDataDir: opts.GraphData[component]}
+		spec := SessionSpec{Path: path, Variant: variant, ExternalDataDir: opts.GraphData[component], LoRA: merges[component]}
 		info, err := rt.specGraphInfo(spec)
 		if err != nil {
 			return graphRef{}, err
@@ -375,7 +387,7 @@ func (d *Diffuser) setupUNet(ref func(string) (graphRef, error)) error {
 		if g.spec.Variant != "" {
 			variant = g.spec.Variant + "+" + variant
 		}
-		spec := SessionSpec{Path: path, Variant: variant, ExternalDataDir: extDir}
+		spec := SessionSpec{Path: path, Variant: variant, ExternalDataDir: extDir, LoRA: g.spec.LoRA}
 		info, err := d.rt.specGraphInfo(spec)
 		if err != nil {
 			return err

@@ -35,6 +35,9 @@ type SessionSpec struct {
 	// graph's folder. The graph is then loaded from memory, and its
 	// signature is read from the ONNX file rather than by ONNX Runtime.
 	ExternalDataDir string
+	// LoRA, when set, merges LoRA styles into the graph's weights as the
+	// session loads; the graph is then loaded from memory.
+	LoRA *LoRAMerge
 }
 
 // PoolKey identifies a pooled session: the model file, the execution
@@ -122,6 +125,7 @@ func (p *pool) key(spec SessionSpec) (PoolKey, error) {
 	if spec.ExternalDataDir != "" {
 		v += "|data=" + spec.ExternalDataDir
 	}
+	v += spec.LoRA.poolKey()
 	return PoolKey{Path: abs, Provider: p.rt.requested, Variant: v}, nil
 }
 
@@ -397,7 +401,8 @@ func (r *Runtime) createSession(ctx context.Context, spec SessionSpec) (*ort.Dyn
 		}
 	}
 	sess, err := r.newSessionReporting(ctx, spec, info, outs, provider, trt)
-	if err != nil && provider != ProviderCPU && r.fallback {
+	var merr *mergeError
+	if err != nil && provider != ProviderCPU && r.fallback && !errors.As(err, &merr) {
 		r.log.Warn("execution provider failed to create a session; falling back to CPU", "provider", provider, "model", path, "err", err)
 		cpu := ProviderCPU
 		r.effective.Store(&cpu)
@@ -448,13 +453,13 @@ func (r *Runtime) newSession(spec SessionSpec, ins, outs []TensorInfo, provider 
 	}
 	defer so.Destroy()
 	var sess *ort.DynamicAdvancedSession
-	if spec.ExternalDataDir != "" {
-		data, rerr := os.ReadFile(path)
+	if spec.ExternalDataDir != "" || spec.LoRA != nil {
+		data, dir, rerr := readMergedGraph(spec)
 		if rerr != nil {
-			return nil, fmt.Errorf("load %s: %w", path, rerr)
+			return nil, rerr
 		}
-		if err := so.AddSessionConfigEntry("session.model_external_initializers_file_folder_path", spec.ExternalDataDir); err != nil {
-			return nil, fmt.Errorf("load %s: set external data folder %s: %w", path, spec.ExternalDataDir, err)
+		if err := so.AddSessionConfigEntry("session.model_external_initializers_file_folder_path", dir); err != nil {
+			return nil, fmt.Errorf("load %s: set external data folder %s: %w", path, dir, err)
 		}
 		sess, err = ort.NewDynamicAdvancedSessionWithONNXData(data, names(ins), names(outs), so)
 	} else {

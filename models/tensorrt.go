@@ -658,7 +658,7 @@ func (r *Runtime) prepareTensorRT(ctx context.Context, spec SessionSpec, info Gr
 		if err != nil {
 			return nil, err
 		}
-		c.fingerprint = fp
+		c.fingerprint = fp + spec.LoRA.poolKey() // merged weights make another engine
 	} else {
 		r.log.Warn("no cache folder: TensorRT compiles every graph again in every run", "graph", label)
 	}
